@@ -1,0 +1,5 @@
+"""`python -m modelops` runs the CLI."""
+
+from modelops.cli import entrypoint
+
+entrypoint()

@@ -1,0 +1,50 @@
+"""What every command returns: a JSON-able result and a short human summary."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelops.errors import InputError
+from modelops.project import Project
+
+
+@dataclass
+class CommandResult:
+    """The outcome of one command.
+
+    `data` is written as JSON to `.modelops/results/<subject>/<command>.json`
+    (atomically); `summary` lines are printed. A non-zero `exit_code` that is
+    not an error (a failed gate: 1, drift: 3) still writes its result.
+    """
+
+    command: str
+    subject: str
+    data: dict[str, Any]
+    summary: list[str] = field(default_factory=list)
+    exit_code: int = 0
+
+    def default_path(self, project: Project) -> Path:
+        return project.results_dir(self.subject) / f"{self.command}.json"
+
+
+def read_result(project: Project, subject: str, command: str, *, needed_by: str) -> dict[str, Any]:
+    """The JSON result an earlier command wrote, or a clear error saying which to run first."""
+    path = project.results_dir(subject) / f"{command}.json"
+    try:
+        payload: dict[str, Any] = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise InputError(
+            f"no {command} result for '{subject}'",
+            file=project.relative(path),
+            hint=f"run `modelops {command} {subject}` before `modelops {needed_by} {subject}`",
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"result file is not valid JSON ({exc.msg}, line {exc.lineno})",
+            file=project.relative(path),
+            hint=f"rerun `modelops {command} {subject}`",
+        ) from None
+    return payload

@@ -1,0 +1,263 @@
+"""Pipeline specs, environment files and manifests: JSON Schemas and typed views of them.
+
+Every loader validates against a schema shipped in `modelops/schemas/` and
+raises `SpecError` naming the file and the dotted path of the first bad field.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from modelops.errors import InputError, SpecError
+from modelops.fsutil import read_yaml
+from modelops.project import Project
+
+HIGHER_IS_BETTER = {
+    "roc_auc": True,
+    "accuracy": True,
+    "f1": True,
+    "precision": True,
+    "recall": True,
+    "log_loss": False,
+    "brier": False,
+}
+
+
+@cache
+def load_schema(name: str) -> dict[str, Any]:
+    """A JSON Schema shipped with the package, e.g. `pipeline`, `environment`, `manifest`."""
+    text = resources.files("modelops.schemas").joinpath(f"{name}.schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def schema_path(name: str) -> Path:
+    """Filesystem path of a shipped schema, for editors (yaml-language-server)."""
+    return Path(str(resources.files("modelops.schemas").joinpath(f"{name}.schema.json")))
+
+
+def _dotted(path: Any) -> str:
+    parts = [str(p) if not isinstance(p, int) else f"[{p}]" for p in path]
+    return ".".join(parts).replace(".[", "[") or "(top level)"
+
+
+def validate_document(document: Any, schema_name: str, file: Path) -> dict[str, Any]:
+    """Check `document` against a shipped schema; raise SpecError on the most relevant error."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
+    if not isinstance(document, dict):
+        kind = "empty" if document is None else type(document).__name__
+        raise SpecError(
+            f"expected a mapping at the top level, found {kind}",
+            file=file,
+            hint=f"see the {schema_name} schema: {schema_path(schema_name)}",
+        )
+    validator = Draft202012Validator(load_schema(schema_name))
+    error = best_match(validator.iter_errors(document))
+    if error is not None:
+        where = list(error.absolute_path)
+        if error.validator == "required":
+            missing = error.message.split("'")[1] if "'" in error.message else error.message
+            where = [*where, missing]
+            message = "required field is missing"
+        elif error.validator == "additionalProperties":
+            message = f"unknown field: {error.message}"
+        else:
+            message = error.message
+        raise SpecError(
+            message,
+            file=file,
+            field=_dotted(where),
+            hint=f"see the {schema_name} schema: {schema_path(schema_name)}",
+        )
+    return document
+
+
+# -- pipeline specs --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Gate:
+    metric: str
+    min: float | None = None
+    max: float | None = None
+    max_drop: float | None = None
+
+
+@dataclass(frozen=True)
+class Compute:
+    type: str = "cpu"
+    instance_types: tuple[str, ...] = ()
+    spot: bool = True
+    on_demand_fallback: bool = True
+    max_minutes: int = 60
+    max_cost_usd: float | None = None
+
+
+@dataclass(frozen=True)
+class DriftSpec:
+    features: tuple[str, ...]
+    test: str = "psi"
+    threshold: float = 0.2
+    min_drifted_features: int = 1
+    schedule: str | None = None
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """A validated `pipelines/<model>.yaml`."""
+
+    name: str
+    owner: str
+    path: Path
+    raw: dict[str, Any]
+    data_path: str
+    data_schema: str
+    target: str
+    entrypoint: str
+    task: str
+    metrics: tuple[str, ...]
+    primary_metric: str
+    gates: tuple[Gate, ...]
+    data_sha256: str | None = None
+    id_column: str | None = None
+    test_fraction: float = 0.2
+    split_seed: int = 0
+    stratify: bool = True
+    params: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    compute: Compute = field(default_factory=Compute)
+    drift: DriftSpec | None = None
+    paths: tuple[str, ...] = ()
+    description: str = ""
+
+    @property
+    def is_remote_data(self) -> bool:
+        return self.data_path.startswith("s3://")
+
+    def data_file(self, project: Project) -> Path:
+        return project.root / self.data_path
+
+    def model_dir(self, project: Project) -> Path:
+        """The model's code folder, from its entrypoint (`models.churn` → src/models/churn)."""
+        return project.models_src.joinpath(*self.entrypoint.split("."))
+
+    def field_error(self, field_name: str, message: str, hint: str | None = None) -> SpecError:
+        return SpecError(message, file=self.path, field=field_name, hint=hint)
+
+
+def list_models(project: Project) -> list[str]:
+    """Model names, from `pipelines/*.yaml`, sorted."""
+    if not project.pipelines_dir.is_dir():
+        return []
+    return sorted(p.stem for p in project.pipelines_dir.glob("*.yaml"))
+
+
+def load_pipeline(project: Project, model: str) -> PipelineSpec:
+    """Load and validate `pipelines/<model>.yaml` (shape and internal consistency)."""
+    path = project.pipeline_path(model)
+    if not path.is_file():
+        known = ", ".join(list_models(project)) or "none"
+        raise InputError(
+            f"unknown model '{model}'",
+            file=project.relative(path),
+            hint=f"known models: {known}",
+        )
+    rel = Path(project.relative(path))
+    doc = validate_document(read_yaml(path, what="pipeline spec"), "pipeline", rel)
+    return _pipeline_from_doc(doc, rel)
+
+
+def _pipeline_from_doc(doc: dict[str, Any], path: Path) -> PipelineSpec:
+    name = doc["name"]
+    if name != path.stem:
+        raise SpecError(
+            f"name '{name}' differs from the file name '{path.stem}'",
+            file=path,
+            field="name",
+            hint="rename the file or the model so that both agree",
+        )
+    data, train, evaluate = doc["data"], doc["train"], doc["evaluate"]
+    metrics = tuple(evaluate["metrics"])
+    primary = evaluate["primary_metric"]
+    if primary not in metrics:
+        raise SpecError(
+            f"primary metric '{primary}' is not one of the metrics {list(metrics)}",
+            file=path,
+            field="evaluate.primary_metric",
+        )
+    gates = []
+    for metric, bounds in (evaluate.get("gates") or {}).items():
+        if metric not in metrics:
+            raise SpecError(
+                f"gate on '{metric}', which is not computed",
+                file=path,
+                field=f"evaluate.gates.{metric}",
+                hint=f"add it to evaluate.metrics {list(metrics)} or remove the gate",
+            )
+        gates.append(Gate(metric, bounds.get("min"), bounds.get("max"), bounds.get("max_drop")))
+    if data["path"].startswith("s3://") and "sha256" not in data:
+        raise SpecError(
+            "remote data must be pinned by digest",
+            file=path,
+            field="data.sha256",
+            hint="add the sha256 of the object so training is reproducible",
+        )
+    split = data.get("split") or {}
+    compute_doc = train.get("compute") or {"type": "cpu"}
+    compute = Compute(
+        type=compute_doc["type"],
+        instance_types=tuple(compute_doc.get("instance_types", ())),
+        spot=compute_doc.get("spot", True),
+        on_demand_fallback=compute_doc.get("on_demand_fallback", True),
+        max_minutes=compute_doc.get("max_minutes", 60),
+        max_cost_usd=compute_doc.get("max_cost_usd"),
+    )
+    if compute.type == "gpu" and not compute.instance_types:
+        raise SpecError(
+            "a GPU job needs at least one instance type",
+            file=path,
+            field="train.compute.instance_types",
+            hint="e.g. [g5.xlarge, g4dn.xlarge]",
+        )
+    drift = None
+    if "drift" in doc:
+        d = doc["drift"]
+        drift = DriftSpec(
+            features=tuple(d["features"]),
+            test=d.get("test", "psi"),
+            threshold=d.get("threshold", 0.2 if d.get("test", "psi") == "psi" else 0.1),
+            min_drifted_features=d.get("min_drifted_features", 1),
+            schedule=d.get("schedule"),
+        )
+    return PipelineSpec(
+        name=name,
+        owner=doc["owner"],
+        path=path,
+        raw=doc,
+        data_path=data["path"],
+        data_schema=data["schema"],
+        target=data["target"],
+        data_sha256=data.get("sha256"),
+        id_column=data.get("id_column"),
+        test_fraction=split.get("test_fraction", 0.2),
+        split_seed=split.get("seed", 0),
+        stratify=split.get("stratify", True),
+        entrypoint=train["entrypoint"],
+        params=dict(train.get("params") or {}),
+        seed=train.get("seed", 0),
+        compute=compute,
+        task=evaluate["task"],
+        metrics=metrics,
+        primary_metric=primary,
+        gates=tuple(gates),
+        drift=drift,
+        paths=tuple(doc.get("paths", ())),
+        description=doc.get("description", ""),
+    )
