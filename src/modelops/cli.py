@@ -63,105 +63,169 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def command(name: str, handler: str, help_: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_, description=help_, epilog=EPILOG,
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p = sub.add_parser(
+            name,
+            help=help_,
+            description=help_,
+            epilog=EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         p.set_defaults(handler=handler)
         return p
 
-    p = command("validate", "modelops.validate:cli_validate",
-                "check pipeline specs, environments and manifests against their schemas "
-                "and each other (entrypoints import, schemas resolve, data exists)")
+    p = command(
+        "validate",
+        "modelops.validate:cli_validate",
+        "check pipeline specs, environments and manifests against their schemas "
+        "and each other (entrypoints import, schemas resolve, data exists)",
+    )
     p.add_argument("models", nargs="*", metavar="MODEL", help="models to check (default: all)")
 
-    p = command("data-test", "modelops.data:cli_data_test",
-                "run the model's pandera schema (all failures at once), digest, row counts, "
-                "missing values, class balance and a train/test leakage check")
+    p = command(
+        "data-test",
+        "modelops.data:cli_data_test",
+        "run the model's pandera schema (all failures at once), digest, row counts, "
+        "missing values, class balance and a train/test leakage check",
+    )
     _model(p)
     p.add_argument("--data", type=_path, help="data file to test instead of the spec's")
 
-    p = command("train", "modelops.train:cli_train",
-                "train the model reproducibly and log the run (params, seed, data digest, "
-                "commit, versions, hardware, safe artifact + sha256) to MLflow")
+    p = command(
+        "train",
+        "modelops.train:cli_train",
+        "train the model reproducibly and log the run (params, seed, data digest, "
+        "commit, versions, hardware, safe artifact + sha256) to MLflow",
+    )
     _model(p)
-    p.add_argument("--resume", action="store_true",
-                   help="resume from the last checkpoint of an interrupted run (torch models)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="resume from the last checkpoint of an interrupted run (torch models)",
+    )
 
-    p = command("evaluate", "modelops.evaluate:cli_evaluate",
-                "compute the spec's metrics and check absolute gates and the gates against "
-                "the prod champion; exit 1 when a gate fails")
+    p = command(
+        "evaluate",
+        "modelops.evaluate:cli_evaluate",
+        "compute the spec's metrics and check absolute gates and the gates against "
+        "the prod champion; exit 1 when a gate fails",
+    )
     _model(p)
 
-    p = command("report", "modelops.report:cli_report",
-                "render the reviewer's markdown report with plots (metrics vs champion, "
-                "data tests, reproducibility)")
+    p = command(
+        "report",
+        "modelops.report:cli_report",
+        "render the reviewer's markdown report with plots (metrics vs champion, "
+        "data tests, reproducibility)",
+    )
     _model(p)
     p.add_argument("--output", type=_path, help="report folder (default: .modelops/reports/MODEL)")
 
-    p = command("register", "modelops.registry:cli_register",
-                "register the trained and evaluated model as a new MLflow model version")
+    p = command(
+        "register",
+        "modelops.registry:cli_register",
+        "register the trained and evaluated model as a new MLflow model version",
+    )
     _model(p)
 
-    p = command("changed", "modelops.changes:cli_changed",
-                "print the models a change touches, as a JSON matrix for GitHub Actions")
+    p = command(
+        "changed",
+        "modelops.changes:cli_changed",
+        "print the models a change touches, as a JSON matrix for GitHub Actions",
+    )
     p.add_argument("--base", required=True, help="base commit (e.g. the PR base SHA)")
     p.add_argument("--head", default="HEAD", help="head commit (default: HEAD)")
 
-    p = command("promote", "modelops.promote:cli_promote",
-                "write the manifest one stage up (registry → dev → staging → prod) and "
-                "print the pull-request title and body")
+    p = command(
+        "promote",
+        "modelops.promote:cli_promote",
+        "write the manifest one stage up (registry → dev → staging → prod) and "
+        "print the pull-request title and body",
+    )
     _model(p)
-    p.add_argument("--to", required=True, choices=ENVIRONMENTS, dest="to", help="target environment")
-    p.add_argument("--version", dest="model_version", type=int,
-                   help="registry version (only for dev; default: the newest)")
+    p.add_argument("--to", required=True, choices=ENVIRONMENTS, help="target environment")
+    p.add_argument(
+        "--version",
+        dest="model_version",
+        type=int,
+        help="registry version (only for dev; default: the newest)",
+    )
     p.add_argument("--pr-body", type=_path, help="also write the PR body markdown here")
 
-    p = command("deploy", "modelops.deploy:cli_deploy",
-                "reconcile an environment: verify digests, copy bundles to the serving "
-                "store, point registry aliases; idempotent and all-or-nothing")
+    p = command(
+        "deploy",
+        "modelops.deploy:cli_deploy",
+        "reconcile an environment: verify digests, copy bundles to the serving "
+        "store, point registry aliases; idempotent and all-or-nothing",
+    )
     _env(p, flag=False)
     p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
 
-    p = command("status", "modelops.deploy:cli_status",
-                "table of models × environments: version git wants vs version live, "
-                "flagging drift between them")
+    p = command(
+        "status",
+        "modelops.deploy:cli_status",
+        "table of models × environments: version git wants vs version live, "
+        "flagging drift between them",
+    )
     _env(p, flag=True, required=False)
 
-    p = command("history", "modelops.promote:cli_history",
-                "earlier versions of a model in an environment, from git history")
+    p = command(
+        "history",
+        "modelops.promote:cli_history",
+        "earlier versions of a model in an environment, from git history",
+    )
     _model(p)
     _env(p, flag=True)
 
-    p = command("rollback", "modelops.promote:cli_rollback",
-                "write the manifest of an earlier version (from history) and place a hold")
+    p = command(
+        "rollback",
+        "modelops.promote:cli_rollback",
+        "write the manifest of an earlier version (from history) and place a hold",
+    )
     _model(p)
     _env(p, flag=True)
-    p.add_argument("--to-version", dest="to_version", type=int, required=True,
-                   help="version to go back to (see `modelops history`)")
+    p.add_argument(
+        "--to-version",
+        dest="to_version",
+        type=int,
+        required=True,
+        help="version to go back to (see `modelops history`)",
+    )
     p.add_argument("--reason", required=True, help="why; recorded in the hold")
 
-    p = command("predict", "modelops.serve:cli_predict",
-                "batch-score a file with the model deployed in an environment "
-                "(digest verified, input validated, streamed in chunks)")
+    p = command(
+        "predict",
+        "modelops.serve:cli_predict",
+        "batch-score a file with the model deployed in an environment "
+        "(digest verified, input validated, streamed in chunks)",
+    )
     _model(p)
     _env(p, flag=True)
     p.add_argument("--input", type=_path, required=True, help="CSV or Parquet to score")
     p.add_argument("--output", type=_path, required=True, help="where to write predictions")
     p.add_argument("--chunk-size", type=int, default=100_000, help="rows per chunk")
 
-    p = command("drift", "modelops.drift:cli_drift",
-                "compare recent data with the training reference; exit 3 on drift")
+    p = command(
+        "drift",
+        "modelops.drift:cli_drift",
+        "compare recent data with the training reference; exit 3 on drift",
+    )
     _model(p)
     _env(p, flag=True)
     p.add_argument("--input", type=_path, required=True, help="recent data (CSV or Parquet)")
 
-    p = command("demo", "modelops.demo:cli_demo",
-                "run the whole loop on the example models in a scratch copy of the project")
+    p = command(
+        "demo",
+        "modelops.demo:cli_demo",
+        "run the whole loop on the example models in a scratch copy of the project",
+    )
     p.add_argument("--workdir", type=_path, help="scratch folder (default: a temporary one)")
 
-    p = command("runners", "modelops.runners.cli:cli_runners",
-                "ephemeral GPU runners: start, stop, janitor, cml-command, cost")
-    p.add_argument("runner_args", nargs=argparse.REMAINDER,
-                   help="see `modelops runners --help`")
+    p = command(
+        "runners",
+        "modelops.runners.cli:cli_runners",
+        "ephemeral GPU runners: start, stop, janitor, cml-command, cost",
+    )
+    p.add_argument("runner_args", nargs=argparse.REMAINDER, help="see `modelops runners --help`")
     return parser
 
 
@@ -211,8 +275,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(line)
         if project is not None or args.result is not None:
             path = args.result or result.default_path(project)
-            atomic_write_json(path, {"command": result.command, "subject": result.subject,
-                                     "exit_code": result.exit_code, **result.data})
+            atomic_write_json(
+                path,
+                {
+                    "command": result.command,
+                    "subject": result.subject,
+                    "exit_code": result.exit_code,
+                    **result.data,
+                },
+            )
+        if result.error is not None:
+            raise result.error
         return int(result.exit_code)
     except ModelopsError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -25,7 +25,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        Path(tmp).replace(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -51,7 +51,7 @@ def atomic_directory(final: Path) -> Iterator[Path]:
     scratch = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp"))
     try:
         yield scratch
-        os.replace(scratch, final)
+        scratch.replace(final)
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelops.errors import InputError
+from modelops.errors import InputError, ModelopsError
 from modelops.project import Project
 
 
@@ -25,6 +25,9 @@ class CommandResult:
     data: dict[str, Any]
     summary: list[str] = field(default_factory=list)
     exit_code: int = 0
+    # A failure found by the command itself (e.g. data that fails its schema): the
+    # complete result is still written, then the error is reported and its code returned.
+    error: ModelopsError | None = None
 
     def default_path(self, project: Project) -> Path:
         return project.results_dir(self.subject) / f"{self.command}.json"

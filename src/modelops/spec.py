@@ -261,3 +261,106 @@ def _pipeline_from_doc(doc: dict[str, Any], path: Path) -> PipelineSpec:
         paths=tuple(doc.get("paths", ())),
         description=doc.get("description", ""),
     )
+
+
+# -- environments and manifests -------------------------------------------
+
+
+@dataclass(frozen=True)
+class EnvironmentSpec:
+    """A validated `environments/<env>/environment.yaml`."""
+
+    name: str
+    order: int
+    path: Path
+    store: str | None = None
+    alias: str = ""
+    auto_promote: bool = False
+    deploy_on_merge: bool = True
+    require_gates: bool = True
+    approvers: tuple[str, ...] = ()
+
+
+def load_environment(project: Project, env: str) -> EnvironmentSpec:
+    path = project.environment_dir(env) / "environment.yaml"
+    rel = Path(project.relative(path))
+    if not path.is_file():
+        raise InputError(
+            f"unknown environment '{env}'",
+            file=rel,
+            hint="environments are folders under environments/ with an environment.yaml",
+        )
+    doc = validate_document(read_yaml(path, what="environment file"), "environment", rel)
+    if doc["name"] != env:
+        raise SpecError(
+            f"name '{doc['name']}' differs from the folder name '{env}'", file=rel, field="name"
+        )
+    serving = doc.get("serving") or {}
+    policy = doc.get("policy") or {}
+    return EnvironmentSpec(
+        name=env,
+        order=doc["order"],
+        path=rel,
+        store=serving.get("store"),
+        alias=serving.get("alias", env),
+        auto_promote=policy.get("auto_promote", False),
+        deploy_on_merge=policy.get("deploy_on_merge", env != "prod"),
+        require_gates=policy.get("require_gates", True),
+        approvers=tuple(policy.get("approvers", ())),
+    )
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A validated `environments/<env>/models/<model>.yaml`: desired state, digest-pinned."""
+
+    env: str
+    path: Path
+    model: str
+    version: int
+    sha256: str
+    raw: dict[str, Any]
+
+    @property
+    def hold(self) -> dict[str, Any] | None:
+        hold: dict[str, Any] | None = self.raw.get("hold")
+        return hold
+
+
+def parse_manifest(doc: Any, *, env: str, model: str, file: Path) -> Manifest:
+    """Validate a manifest document (from disk or from a git revision)."""
+    doc = validate_document(doc, "manifest", file)
+    if doc["model"] != model:
+        raise SpecError(
+            f"model '{doc['model']}' differs from the file name '{model}'", file=file, field="model"
+        )
+    expected_uri = f"models:/{model}/{doc['version']}"
+    if doc["model_uri"] != expected_uri:
+        raise SpecError(
+            f"model_uri '{doc['model_uri']}' does not match version {doc['version']}",
+            file=file,
+            field="model_uri",
+            hint=f"expected {expected_uri}",
+        )
+    return Manifest(
+        env=env, path=file, model=model, version=doc["version"], sha256=doc["sha256"], raw=doc
+    )
+
+
+def load_manifest(project: Project, env: str, model: str) -> Manifest | None:
+    """The manifest of `model` in `env`, or None when the environment does not run it."""
+    path = project.manifest_path(env, model)
+    if not path.is_file():
+        return None
+    rel = Path(project.relative(path))
+    return parse_manifest(read_yaml(path, what="manifest"), env=env, model=model, file=rel)
+
+
+def list_manifests(project: Project, env: str) -> list[Manifest]:
+    folder = project.environment_dir(env) / "models"
+    manifests = []
+    for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+        manifest = load_manifest(project, env, path.stem)
+        if manifest is not None:
+            manifests.append(manifest)
+    return manifests
