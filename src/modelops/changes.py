@@ -1,0 +1,182 @@
+"""`modelops changed`: which models a git change touches, as a GitHub Actions matrix.
+
+A model is touched when one of these changes between the merge base of
+`--base` and `--head` (`git diff base...head`, the pull-request diff):
+
+- its spec `pipelines/<model>.yaml`;
+- its code: the package folder of its entrypoint and of its data schema module
+  (`models.churn` → `src/models/churn/`);
+- its data file (`data.path`, when local);
+- any extra glob in the spec's `paths` (fnmatch: `*` also matches `/`).
+
+A change to the toolkit itself (`src/modelops/`, `pyproject.toml`) or to the
+shared model package (files directly in `src/models/`) touches every model:
+all of them may train differently afterwards.
+
+Stdout carries only the JSON matrix, so a workflow can capture it; the reasons
+go to stderr and to the job summary. Loads no heavy library and no MLflow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+from modelops.errors import InputError
+from modelops.project import Project
+from modelops.results import CommandResult
+from modelops.spec import PipelineSpec, list_models, load_pipeline
+
+# Paths whose change retrains every model (prefixes end with "/").
+GLOBAL_PATHS = ("src/modelops/", "pyproject.toml")
+# Files directly in the shared `models` package (not in a model's own folder).
+_SHARED_MODELS_PACKAGE = "src/models/"
+# `git diff` against the all-zero SHA (a push that created the branch) has no base.
+_NULL_SHA = re.compile(r"^0+$")
+
+
+@dataclass(frozen=True)
+class Touched:
+    """One touched model and the first changed path that touched it."""
+
+    model: str
+    reason: str
+    spec: PipelineSpec
+
+    def matrix_entry(self) -> dict[str, Any]:
+        """The row of the Actions matrix; keys match the inputs of reusable-train.yml."""
+        compute = self.spec.compute
+        return {
+            "model": self.model,
+            "compute": compute.type,
+            "instance-types": ",".join(compute.instance_types),
+            "spot": compute.spot,
+            "on-demand-fallback": compute.on_demand_fallback,
+            "max-minutes": compute.max_minutes,
+        }
+
+
+def changed_files(project: Project, base: str, head: str) -> list[str] | None:
+    """Paths changed between the merge base of `base` and `head`; None when there is no base."""
+    if _NULL_SHA.match(base):
+        return None
+    for ref in (base, head):
+        if not project.git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False):
+            raise InputError(
+                f"unknown commit '{ref}'",
+                file=project.root,
+                field="--base" if ref == base else "--head",
+                hint="fetch the history the diff needs (actions/checkout with fetch-depth: 0)",
+            )
+    # --no-renames lists both sides of a rename, so moving a model's files touches it.
+    out = project.git("diff", "--name-only", "--no-renames", f"{base}...{head}")
+    return [line for line in out.splitlines() if line]
+
+
+def _module_folder(project: Project, module: str) -> str:
+    """The package folder holding `module` (a dotted name under src/), as a path prefix."""
+    target = project.models_src.joinpath(*module.split("."))
+    if target.is_dir():
+        return project.relative(target) + "/"
+    if target.parent != project.models_src:
+        return project.relative(target.parent) + "/"  # a module file: its package folder
+    return project.relative(target.with_suffix(".py"))  # a top-level module: just that file
+
+
+def _watched_paths(project: Project, spec: PipelineSpec) -> list[str]:
+    """Prefixes (ending in "/") or exact paths that belong to one model."""
+    watched = [project.relative(project.pipeline_path(spec.name))]
+    watched.append(_module_folder(project, spec.entrypoint))
+    watched.append(_module_folder(project, spec.data_schema.partition(":")[0]))
+    if not spec.is_remote_data:
+        # A local data path may be a file or a folder of files.
+        data = spec.data_path.rstrip("/")
+        watched.extend([data, data + "/"])
+    return watched
+
+
+def _matches(path: str, watched: list[str], globs: tuple[str, ...]) -> bool:
+    for item in watched:
+        if path == item or (item.endswith("/") and path.startswith(item)):
+            return True
+    return any(fnmatchcase(path, pattern) for pattern in globs)
+
+
+def _is_global(path: str) -> bool:
+    if any(path == g or (g.endswith("/") and path.startswith(g)) for g in GLOBAL_PATHS):
+        return True
+    return (
+        path.startswith(_SHARED_MODELS_PACKAGE) and "/" not in path[len(_SHARED_MODELS_PACKAGE) :]
+    )
+
+
+def touched_models(project: Project, files: list[str] | None) -> list[Touched]:
+    """The models `files` touch (every model when `files` is None), sorted by name."""
+    touched = []
+    for model in list_models(project):
+        spec = load_pipeline(project, model)
+        if files is None:
+            touched.append(Touched(model, "no base commit: every model", spec))
+            continue
+        watched = _watched_paths(project, spec)
+        for path in files:
+            if _is_global(path) or _matches(path, watched, spec.paths):
+                touched.append(Touched(model, path, spec))
+                break
+    return touched
+
+
+def _write_github_output(matrix: dict[str, Any], any_touched: bool) -> None:
+    output = os.environ.get("GITHUB_OUTPUT")
+    if not output:
+        return
+    with Path(output).open("a", encoding="utf-8") as fh:
+        fh.write(f"matrix={json.dumps(matrix, separators=(',', ':'))}\n")
+        fh.write(f"any={'true' if any_touched else 'false'}\n")
+
+
+def _write_step_summary(touched: list[Touched], base: str, head: str) -> None:
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not summary or os.environ.get("GITHUB_ACTIONS") != "true":
+        return
+    lines = [f"### Models touched by `{base[:12]}...{head[:12]}`", ""]
+    if touched:
+        lines += ["| model | compute | because of |", "|---|---|---|"]
+        lines += [f"| {t.model} | {t.spec.compute.type} | `{t.reason}` |" for t in touched]
+    else:
+        lines.append("No model is touched: nothing to train.")
+    with Path(summary).open("a", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n\n")
+
+
+def cli_changed(project: Project, args: argparse.Namespace) -> CommandResult:
+    """Print the JSON matrix of touched models; also set `matrix` and `any` step outputs."""
+    base, head = str(args.base), str(args.head)
+    files = changed_files(project, base, head)
+    touched = touched_models(project, files)
+    matrix = {"include": [t.matrix_entry() for t in touched]}
+    _write_github_output(matrix, bool(touched))
+    _write_step_summary(touched, base, head)
+    for t in touched:
+        print(f"{t.model}: touched by {t.reason}", file=sys.stderr)
+    if not touched:
+        print("no model touched", file=sys.stderr)
+    return CommandResult(
+        command="changed",
+        subject="_project",
+        data={
+            "base": base,
+            "head": head,
+            "files": files,
+            "matrix": matrix,
+            "reasons": {t.model: t.reason for t in touched},
+        },
+        summary=[json.dumps(matrix, separators=(",", ":"))],
+    )
