@@ -150,6 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="registry version (only for dev; default: the newest)",
     )
     p.add_argument("--pr-body", type=_path, help="also write the PR body markdown here")
+    p.add_argument(
+        "--automated",
+        action="store_true",
+        help="promotion by automation (also MODELOPS_AUTOMATION=true): refused into an "
+        "environment that holds the model or whose policy forbids auto-promotion",
+    )
 
     p = command(
         "deploy",

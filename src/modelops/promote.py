@@ -1,0 +1,469 @@
+"""Promotion: write a model's manifest one stage up, list its history, roll it back with a hold.
+
+Rules (docs/promotion.md):
+- into `dev` from a registered version (default: the newest), its gates re-checked;
+- into `staging` only a version `dev` runs or ran, into `prod` only one `staging`
+  runs or ran ("ran" = named by the manifest in any commit of git history);
+- the same version again changes nothing;
+- a manifest with a `hold` (left by a rollback) refuses automated promotion;
+  automation may only promote into an environment whose policy allows it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from modelops.errors import InputError, PromotionError, SpecError
+from modelops.fsutil import atomic_write_text, dump_yaml
+from modelops.project import ENVIRONMENTS, Project
+from modelops.results import CommandResult
+from modelops.spec import (
+    EnvironmentSpec,
+    Manifest,
+    PipelineSpec,
+    load_environment,
+    load_manifest,
+    load_pipeline,
+    parse_manifest,
+)
+
+MANIFEST_HEADER = (
+    "# Written by `modelops promote`; review the diff. The sha256 pins the bundle:\n"
+    "# deploy refuses any artifact with another digest.\n"
+)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def is_automated(args: argparse.Namespace) -> bool:
+    """Automation (a bot or workflow) rather than a person: --automated or MODELOPS_AUTOMATION."""
+    return bool(getattr(args, "automated", False)) or (
+        os.environ.get("MODELOPS_AUTOMATION", "").lower() == "true"
+    )
+
+
+def actor() -> str:
+    """Who acts, for holds: the GitHub actor in Actions, else the git user, else the login."""
+    for var in ("GITHUB_ACTOR", "GIT_AUTHOR_NAME", "USER"):
+        if os.environ.get(var):
+            return os.environ[var]
+    try:
+        return getpass.getuser()
+    except OSError:  # no login name in some containers
+        return "unknown"
+
+
+def write_manifest(project: Project, env: str, model: str, doc: dict[str, Any]) -> Path:
+    """Validate and write a manifest atomically; a bad document never reaches the disk."""
+    path = project.manifest_path(env, model)
+    parse_manifest(doc, env=env, model=model, file=Path(project.relative(path)))
+    atomic_write_text(path, MANIFEST_HEADER + dump_yaml(doc))
+    return path
+
+
+# -- history ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One commit that touched a manifest: the version it named, or None when it removed it."""
+
+    commit: str
+    date: str
+    author: str
+    subject: str
+    manifest: Manifest | None
+
+    def as_dict(self) -> dict[str, Any]:
+        m = self.manifest
+        return {
+            "commit": self.commit,
+            "date": self.date,
+            "author": self.author,
+            "subject": self.subject,
+            "version": m.version if m else None,
+            "sha256": m.sha256 if m else None,
+            "promoted_from": m.raw.get("promoted_from") if m else None,
+            "hold": m.hold if m else None,
+        }
+
+
+def manifest_history(project: Project, env: str, model: str) -> list[HistoryEntry]:
+    """Commits of the manifest, newest first, each with the manifest as it was then."""
+    import yaml
+
+    rel = project.relative(project.manifest_path(env, model))
+    if not project.git("rev-parse", "--git-dir", check=False):
+        raise InputError(
+            "not a git repository", file=project.root, hint="history comes from git log"
+        )
+    log = project.git("log", "--format=%H%x1f%aI%x1f%an%x1f%s", "--", rel, check=False)
+    entries = []
+    for line in log.splitlines():
+        sha, date, author, subject = line.split("\x1f", 3)
+        text = project.git("show", f"{sha}:{rel}", check=False)
+        manifest = None
+        if text:
+            try:
+                manifest = parse_manifest(
+                    yaml.safe_load(text), env=env, model=model, file=Path(f"{rel}@{sha[:12]}")
+                )
+            except (SpecError, yaml.YAMLError):
+                continue  # a broken manifest in an old commit cannot be promoted or restored
+        entries.append(HistoryEntry(sha, date, author, subject, manifest))
+    return entries
+
+
+def ran_in(project: Project, env: str, model: str, version: int) -> Manifest | None:
+    """The manifest of `version` if `env` runs it now (working tree) or ran it (git history)."""
+    current = load_manifest(project, env, model)
+    if current is not None and current.version == version:
+        return current
+    for entry in manifest_history(project, env, model):
+        if entry.manifest is not None and entry.manifest.version == version:
+            return entry.manifest
+    return None
+
+
+# -- promote ----------------------------------------------------------------
+
+
+def _check_gates(spec: PipelineSpec, metrics: dict[str, float], where: str) -> None:
+    """The spec's absolute gates against the metrics recorded for the version."""
+    failed = []
+    for gate in spec.gates:
+        value = metrics.get(gate.metric)
+        if gate.min is None and gate.max is None:
+            continue
+        if value is None:
+            failed.append(f"{gate.metric} not recorded")
+        elif gate.min is not None and value < gate.min:
+            failed.append(f"{gate.metric} {value:.4f} < min {gate.min}")
+        elif gate.max is not None and value > gate.max:
+            failed.append(f"{gate.metric} {value:.4f} > max {gate.max}")
+    if failed:
+        raise PromotionError(
+            f"gates fail for {where}: {'; '.join(failed)}",
+            file=spec.path,
+            field="evaluate.gates",
+            hint="only a version that passes the spec's gates may be promoted",
+        )
+
+
+def _version_doc(info: Any, promoted_from: str) -> dict[str, Any]:
+    return {
+        "model": info.model,
+        "version": info.version,
+        "model_uri": info.model_uri,
+        "artifact_uri": info.source,
+        "sha256": info.sha256,
+        "run_id": info.run_id,
+        "source_commit": info.commit,
+        "data_sha256": info.data_sha256,
+        "metrics": dict(info.metrics),
+        "promoted_from": promoted_from,
+        "promoted_at": now_iso(),
+    }
+
+
+def _candidate(
+    project: Project, spec: PipelineSpec, target: EnvironmentSpec, requested: int | None
+) -> tuple[dict[str, Any], str]:
+    """The manifest document to write into `target`, and where it comes from."""
+    from modelops import registry
+
+    model = spec.name
+    index = ENVIRONMENTS.index(target.name)
+    if index == 0:
+        if requested is None:
+            latest = registry.latest_version(project, model)
+            if latest is None:
+                raise PromotionError(
+                    f"model '{model}' has no registered version",
+                    hint=f"run `modelops register {model}` after training and evaluating it",
+                )
+            requested = latest.version
+        info = registry.get_version(project, model, requested)
+        if len(info.sha256) != 64:
+            raise PromotionError(
+                f"{info.model_uri} has no modelops.sha256 tag",
+                hint="register versions with `modelops register`, which records the digest",
+            )
+        return _version_doc(info, "registry"), "registry"
+
+    previous = ENVIRONMENTS[index - 1]
+    if requested is None:
+        current = load_manifest(project, previous, model)
+        if current is None:
+            raise PromotionError(
+                f"'{previous}' does not run '{model}', so there is nothing to promote to "
+                f"'{target.name}'",
+                file=project.relative(project.manifest_path(previous, model)),
+                hint=f"promote it into '{previous}' first (no stage is skipped)",
+            )
+        source = current
+    else:
+        found = ran_in(project, previous, model, requested)
+        if found is None:
+            raise PromotionError(
+                f"version {requested} of '{model}' never ran in '{previous}'; refusing to skip "
+                f"a stage into '{target.name}'",
+                file=project.relative(project.manifest_path(previous, model)),
+                field="version",
+                hint=f"promote version {requested} into '{previous}' first "
+                f"(see `modelops history {model} --env {previous}`)",
+            )
+        source = found
+    info = registry.get_version(project, model, source.version)
+    if info.sha256 != source.sha256:
+        raise PromotionError(
+            f"{info.model_uri} is recorded with sha256 {info.sha256[:12]}… in the registry, "
+            f"but '{previous}' pinned {source.sha256[:12]}…",
+            file=str(source.path),
+            field="sha256",
+            hint="the registry version was altered; do not promote it",
+        )
+    doc = {k: v for k, v in source.raw.items() if k != "hold"}
+    doc.update(promoted_from=previous, promoted_at=now_iso())
+    return doc, previous
+
+
+def _codeowners(project: Project, env: str) -> list[str]:
+    """Owners of environments/<env>/ in CODEOWNERS (the last matching rule wins, as on GitHub)."""
+    for path in (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS"):
+        file = project.root / path
+        if not file.is_file():
+            continue
+        owners: list[str] = []
+        for line in file.read_text(encoding="utf-8").splitlines():
+            parts = line.split("#", 1)[0].split()
+            if len(parts) < 2:
+                continue
+            pattern = parts[0].strip("/").rstrip("*").rstrip("/")
+            if pattern in ("", "environments", f"environments/{env}"):
+                owners = parts[1:]
+        return owners
+    return []
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else ("—" if value is None else str(value))
+
+
+def pr_text(
+    project: Project,
+    target: EnvironmentSpec,
+    new: dict[str, Any],
+    old: Manifest | None,
+) -> tuple[str, str]:
+    """Pull-request title and markdown body for a manifest change."""
+    model, env = new["model"], target.name
+    was = f"v{old.version}" if old else "nothing"
+    title = f"Promote {model} v{new['version']} to {env} (was {was})"
+    rel = project.relative(project.manifest_path(env, model))
+    lines = [
+        f"## {title}",
+        "",
+        f"Changes `{rel}`; on merge, `modelops deploy {env}` serves the bundle pinned below.",
+        "",
+        "| | current | proposed |",
+        "|---|---|---|",
+    ]
+    old_raw = old.raw if old else {}
+    for key in ("version", "sha256", "run_id", "source_commit", "data_sha256", "promoted_from"):
+        lines.append(f"| {key} | `{_fmt(old_raw.get(key))}` | `{_fmt(new.get(key))}` |")
+    lines += ["", "### Metrics", "", "| metric | current | proposed | delta |", "|---|---|---|---|"]
+    old_metrics = old_raw.get("metrics") or {}
+    for metric, value in sorted((new.get("metrics") or {}).items()):
+        before = old_metrics.get(metric)
+        delta = f"{value - before:+.4f}" if isinstance(before, int | float) else "—"
+        lines.append(f"| {metric} | {_fmt(before)} | {_fmt(value)} | {delta} |")
+    if old and old.hold:
+        hold = old.hold
+        lines += [
+            "",
+            f"⚠️ This lifts the hold placed by {hold.get('by', '?')} at {hold.get('at', '?')}: "
+            f"{hold.get('reason')}",
+        ]
+    approvers = list(dict.fromkeys([*target.approvers, *_codeowners(project, env)]))
+    who = ", ".join(approvers) if approvers else "anyone with write access"
+    lines += [
+        "",
+        "### Approval",
+        "",
+        f"Approvers for `{env}`: {who} (environment.yaml policy.approvers and CODEOWNERS).",
+    ]
+    return title, "\n".join(lines) + "\n"
+
+
+def promote(
+    project: Project,
+    model: str,
+    to: str,
+    *,
+    version: int | None = None,
+    automated: bool = False,
+) -> dict[str, Any]:
+    """Write the manifest of `model` into `to`; return what happened (changed or not)."""
+    spec = load_pipeline(project, model)
+    target = load_environment(project, to)
+    current = load_manifest(project, to, model)
+    rel = project.relative(project.manifest_path(to, model))
+    if automated and not target.auto_promote:
+        raise PromotionError(
+            f"automated promotion into '{to}' is not allowed by its policy",
+            file=str(target.path),
+            field="policy.auto_promote",
+            hint="a person runs this promotion (workflow_dispatch or by hand)",
+        )
+    if automated and current is not None and current.hold:
+        raise PromotionError(
+            f"'{model}' is held in '{to}' at version {current.version}: "
+            f"{current.hold.get('reason')}",
+            file=rel,
+            field="hold",
+            hint="a person lifts the hold by removing it from the manifest in git",
+        )
+    doc, source = _candidate(project, spec, target, version)
+    if target.require_gates:
+        _check_gates(spec, doc.get("metrics") or {}, f"{doc['model_uri']}")
+    result: dict[str, Any] = {
+        "model": model,
+        "env": to,
+        "from": source,
+        "version": doc["version"],
+        "sha256": doc["sha256"],
+        "previous_version": current.version if current else None,
+        "manifest": rel,
+    }
+    if (
+        current is not None
+        and current.version == doc["version"]
+        and current.sha256 == doc["sha256"]
+    ):
+        return {**result, "changed": False, "title": None, "body": None}
+    title, body = pr_text(project, target, doc, current)
+    write_manifest(project, to, model, doc)
+    return {**result, "changed": True, "title": title, "body": body}
+
+
+def cli_promote(project: Project, args: argparse.Namespace) -> CommandResult:
+    outcome = promote(
+        project,
+        args.model,
+        args.to,
+        version=args.model_version,
+        automated=is_automated(args),
+    )
+    model, env = args.model, args.to
+    if not outcome["changed"]:
+        summary = [
+            f"{model}: '{env}' already runs version {outcome['version']} "
+            f"(sha256 {outcome['sha256'][:12]}); nothing to change"
+        ]
+    else:
+        summary = [
+            f"{model}: wrote {outcome['manifest']} (version {outcome['previous_version'] or '—'}"
+            f" → {outcome['version']}, from {outcome['from']})",
+            "",
+            f"PR title: {outcome['title']}",
+            "",
+            outcome["body"],
+        ]
+        if args.pr_body:
+            atomic_write_text(args.pr_body, outcome["body"])
+            summary.append(f"PR body written to {args.pr_body}")
+    return CommandResult(command="promote", subject=model, data=outcome, summary=summary)
+
+
+# -- history and rollback ---------------------------------------------------
+
+
+def cli_history(project: Project, args: argparse.Namespace) -> CommandResult:
+    load_pipeline(project, args.model)
+    entries = manifest_history(project, args.env, args.model)
+    rows = [e.as_dict() for e in entries]
+    summary = [f"{args.model} in {args.env}: {len(rows)} change(s) in git, newest first"]
+    if rows:
+        summary.append(f"{'commit':<12} {'date':<25} {'version':>7}  {'sha256':<12}  author / note")
+    for row in rows:
+        version = str(row["version"]) if row["version"] is not None else "removed"
+        note = f"{row['author']}" + (f" HOLD: {row['hold']['reason']}" if row["hold"] else "")
+        summary.append(
+            f"{row['commit'][:12]:<12} {row['date']:<25} {version:>7}  "
+            f"{(row['sha256'] or '')[:12]:<12}  {note}"
+        )
+    return CommandResult(
+        command="history",
+        subject=args.model,
+        data={"model": args.model, "env": args.env, "entries": rows},
+        summary=summary,
+    )
+
+
+def rollback(
+    project: Project, model: str, env: str, to_version: int, reason: str
+) -> dict[str, Any]:
+    """Write the manifest of an earlier version from git history and place a hold."""
+    load_pipeline(project, model)
+    load_environment(project, env)
+    rel = project.relative(project.manifest_path(env, model))
+    earlier = next(
+        (
+            e.manifest
+            for e in manifest_history(project, env, model)
+            if e.manifest is not None and e.manifest.version == to_version
+        ),
+        None,
+    )
+    if earlier is None:
+        raise PromotionError(
+            f"version {to_version} of '{model}' never ran in '{env}' (not in git history)",
+            file=rel,
+            field="version",
+            hint=f"pick one from `modelops history {model} --env {env}`",
+        )
+    current = load_manifest(project, env, model)
+    if current is not None and current.version == to_version and current.hold:
+        return {"model": model, "env": env, "version": to_version, "changed": False}
+    doc = {k: v for k, v in earlier.raw.items() if k != "hold"}
+    doc.update(
+        promoted_from="rollback",
+        promoted_at=now_iso(),
+        hold={"reason": reason, "by": actor(), "at": now_iso()},
+    )
+    write_manifest(project, env, model, doc)
+    return {
+        "model": model,
+        "env": env,
+        "version": to_version,
+        "sha256": doc["sha256"],
+        "previous_version": current.version if current else None,
+        "changed": True,
+        "manifest": rel,
+        "hold": doc["hold"],
+    }
+
+
+def cli_rollback(project: Project, args: argparse.Namespace) -> CommandResult:
+    if not args.reason.strip():
+        raise InputError("a rollback needs a reason", field="--reason")
+    outcome = rollback(project, args.model, args.env, args.to_version, args.reason)
+    if not outcome["changed"]:
+        summary = [f"{args.model}: '{args.env}' is already held at version {args.to_version}"]
+    else:
+        summary = [
+            f"{args.model}: wrote {outcome['manifest']} (version "
+            f"{outcome['previous_version'] or '—'} → {args.to_version}) with a hold: {args.reason}",
+            f"commit it, then `modelops deploy {args.env}`; automated promotion into "
+            f"'{args.env}' pauses until a person removes the hold",
+        ]
+    return CommandResult(command="rollback", subject=args.model, data=outcome, summary=summary)

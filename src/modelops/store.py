@@ -1,0 +1,307 @@
+"""The serving store of an environment: a local folder, or S3 through boto3.
+
+Layout under the environment's root (`<store>/<env>/`):
+
+```
+bundles/<model>/<sha256>/...   immutable bundles, named by their tree digest
+live.json                      {model: {version, sha256, deployed_at}}: what serves
+deploy.lock                    (S3 only) the cross-machine deploy lock
+```
+
+A bundle is written first and verified after it lands; `live.json` is replaced
+last, in one write (an atomic rename locally, a single PUT on S3), so an
+environment switches all-or-nothing and a failure part-way leaves it as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+from modelops.errors import InputError, IntegrityError, ServiceError
+from modelops.fsutil import atomic_directory, atomic_write_json, tree_digest
+from modelops.project import Project
+
+LIVE = "live.json"
+LOCK = "deploy.lock"
+
+
+class Store(Protocol):
+    """What deploy, status and predict need from a serving store."""
+
+    uri: str
+
+    def read_live(self) -> dict[str, Any]: ...
+    def write_live(self, live: dict[str, Any]) -> None: ...
+    def bundle_problem(self, model: str, sha256: str) -> str | None: ...
+    def put_bundle(self, model: str, sha256: str, source: Path) -> None: ...
+    def fetch_bundle(self, model: str, sha256: str, dest: Path) -> Path: ...
+    def create_exclusive(self, key: str, data: bytes) -> bool: ...
+    def read_key(self, key: str) -> bytes | None: ...
+    def delete_key(self, key: str) -> None: ...
+    def describe_key(self, key: str) -> str: ...
+
+
+def _parse_live(raw: bytes, where: str) -> dict[str, Any]:
+    try:
+        live = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise IntegrityError(
+            f"pointer document is not valid JSON ({exc.msg})",
+            file=where,
+            hint="restore it from the store's versioning, or delete it and redeploy",
+        ) from None
+    if not isinstance(live, dict):
+        raise IntegrityError("pointer document is not a mapping", file=where)
+    return live
+
+
+def bundle_key(model: str, sha256: str) -> str:
+    return f"bundles/{model}/{sha256}"
+
+
+class LocalStore:
+    """A folder on this machine (the embedded default)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.uri = str(root)
+
+    def describe_key(self, key: str) -> str:
+        return str(self.root / key)
+
+    def read_live(self) -> dict[str, Any]:
+        path = self.root / LIVE
+        if not path.is_file():
+            return {}
+        return _parse_live(path.read_bytes(), str(path))
+
+    def write_live(self, live: dict[str, Any]) -> None:
+        atomic_write_json(self.root / LIVE, live)
+
+    def bundle_problem(self, model: str, sha256: str) -> str | None:
+        folder = self.root / bundle_key(model, sha256)
+        if not folder.is_dir():
+            return "bundle missing from the store"
+        if tree_digest(folder) != sha256:
+            return "bundle in the store was altered (digest differs)"
+        return None
+
+    def put_bundle(self, model: str, sha256: str, source: Path) -> None:
+        final = self.root / bundle_key(model, sha256)
+        if final.exists():
+            # An altered copy under an immutable name: replace it whole (the name is
+            # the digest, so nothing live can differ from the new copy).
+            shutil.rmtree(final)
+        with atomic_directory(final) as scratch:
+            shutil.copytree(source, scratch, dirs_exist_ok=True)
+        problem = self.bundle_problem(model, sha256)
+        if problem:
+            raise IntegrityError(f"{problem} right after the copy", file=final)
+
+    def fetch_bundle(self, model: str, sha256: str, dest: Path) -> Path:
+        folder = self.root / bundle_key(model, sha256)
+        if not folder.is_dir():
+            raise IntegrityError(
+                "the live bundle is missing from the store",
+                file=folder,
+                hint="run `modelops deploy` for this environment to restore it",
+            )
+        target = dest / "bundle"
+        shutil.copytree(folder, target)
+        return target
+
+    def create_exclusive(self, key: str, data: bytes) -> bool:
+        path = self.root / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        return True
+
+    def read_key(self, key: str) -> bytes | None:
+        path = self.root / key
+        return path.read_bytes() if path.is_file() else None
+
+    def delete_key(self, key: str) -> None:
+        (self.root / key).unlink(missing_ok=True)
+
+
+class S3Store:
+    """`s3://bucket/prefix/<env>`; endpoint from AWS_ENDPOINT_URL or MODELOPS_S3_ENDPOINT_URL."""
+
+    def __init__(self, bucket: str, prefix: str) -> None:
+        import boto3
+        from botocore.config import Config
+
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.uri = f"s3://{bucket}/{self.prefix}"
+        endpoint = os.environ.get("MODELOPS_S3_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL")
+        # Fail fast when the endpoint is gone: a deploy must report, not hang.
+        config = Config(
+            connect_timeout=5, read_timeout=30, retries={"max_attempts": 2, "mode": "standard"}
+        )
+        self.client = boto3.client("s3", endpoint_url=endpoint, config=config)
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def describe_key(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self._key(key)}"
+
+    @contextmanager
+    def _calling(self, what: str, key: str) -> Iterator[None]:
+        """Turn boto errors into ServiceError naming the object."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            yield
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "?")
+            raise ServiceError(
+                f"S3 {what} failed ({code}: {exc.response.get('Error', {}).get('Message', '')})",
+                file=self.describe_key(key),
+                hint="check the bucket, the prefix and the credentials",
+            ) from None
+        except BotoCoreError as exc:
+            raise ServiceError(
+                f"S3 {what} failed: {exc}",
+                file=self.describe_key(key),
+                hint="is the S3 endpoint reachable? the environment was left as it was",
+            ) from None
+
+    def _get(self, key: str) -> bytes | None:
+        from botocore.exceptions import ClientError
+
+        with self._calling("read", key):
+            try:
+                obj = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                    return None
+                raise
+            data: bytes = obj["Body"].read()
+            return data
+
+    def _list(self, key: str) -> list[str]:
+        """Keys under `key/`, relative to it."""
+        base = self._key(key) + "/"
+        found: list[str] = []
+        with self._calling("list", key):
+            paginator = self.client.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=base):
+                found.extend(obj["Key"][len(base) :] for obj in page.get("Contents", []))
+        return found
+
+    def read_live(self) -> dict[str, Any]:
+        raw = self._get(LIVE)
+        return {} if raw is None else _parse_live(raw, self.describe_key(LIVE))
+
+    def write_live(self, live: dict[str, Any]) -> None:
+        body = (json.dumps(live, indent=2, sort_keys=True) + "\n").encode()
+        with self._calling("write", LIVE):
+            # One PUT: S3 replaces the object atomically, readers see old or new.
+            self.client.put_object(
+                Bucket=self.bucket, Key=self._key(LIVE), Body=body, ContentType="application/json"
+            )
+
+    def _download_tree(self, key: str, dest: Path) -> bool:
+        names = self._list(key)
+        if not names:
+            return False
+        for name in names:
+            target = dest / name
+            if ".." in Path(name).parts:
+                raise IntegrityError("object name escapes the bundle", file=self.describe_key(key))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with self._calling("download", f"{key}/{name}"):
+                self.client.download_file(self.bucket, self._key(f"{key}/{name}"), str(target))
+        return True
+
+    def bundle_problem(self, model: str, sha256: str) -> str | None:
+        with tempfile.TemporaryDirectory(prefix="modelops-verify-") as tmp:
+            if not self._download_tree(bundle_key(model, sha256), Path(tmp)):
+                return "bundle missing from the store"
+            if tree_digest(Path(tmp)) != sha256:
+                return "bundle in the store was altered (digest differs)"
+        return None
+
+    def put_bundle(self, model: str, sha256: str, source: Path) -> None:
+        key = bundle_key(model, sha256)
+        wanted = {p.relative_to(source).as_posix() for p in source.rglob("*") if p.is_file()}
+        for name in sorted(wanted):
+            with self._calling("upload", f"{key}/{name}"):
+                self.client.upload_file(str(source / name), self.bucket, self._key(f"{key}/{name}"))
+        # Stray objects from an altered copy would change the digest: remove them.
+        for name in set(self._list(key)) - wanted:
+            self.delete_key(f"{key}/{name}")
+        problem = self.bundle_problem(model, sha256)
+        if problem:
+            raise IntegrityError(f"{problem} right after the upload", file=self.describe_key(key))
+
+    def fetch_bundle(self, model: str, sha256: str, dest: Path) -> Path:
+        target = dest / "bundle"
+        if not self._download_tree(bundle_key(model, sha256), target):
+            raise IntegrityError(
+                "the live bundle is missing from the store",
+                file=self.describe_key(bundle_key(model, sha256)),
+                hint="run `modelops deploy` for this environment to restore it",
+            )
+        return target
+
+    def create_exclusive(self, key: str, data: bytes) -> bool:
+        from botocore.exceptions import ClientError
+
+        with self._calling("lock", key):
+            try:
+                self.client.put_object(
+                    Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*"
+                )
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code")
+                if code in ("PreconditionFailed", "ConditionalRequestConflict", "412"):
+                    return False
+                raise
+        return True
+
+    def read_key(self, key: str) -> bytes | None:
+        return self._get(key)
+
+    def delete_key(self, key: str) -> None:
+        with self._calling("delete", key):
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+
+def open_store(project: Project, env: str, configured: str | None = None) -> Store:
+    """The serving store of `env`: environment.yaml's serving.store, else MODELOPS_STORE/<env>."""
+    uri = configured or os.environ.get("MODELOPS_STORE")
+    if uri and uri.startswith("s3://"):
+        bucket, _, prefix = uri[len("s3://") :].partition("/")
+        if not bucket:
+            raise InputError(
+                f"no bucket in {uri!r}", field="MODELOPS_STORE", hint="s3://bucket/prefix"
+            )
+        # A store configured per environment is already that environment's root.
+        return S3Store(bucket, prefix if configured else f"{prefix.strip('/')}/{env}")
+    if uri and "://" in uri and not uri.startswith("file://"):
+        raise InputError(
+            f"unsupported store {uri!r}",
+            field="MODELOPS_STORE",
+            hint="a folder or s3://bucket/prefix",
+        )
+    if uri and uri.startswith("file://"):
+        uri = uri[len("file://") :]
+    if configured:
+        root = Path(uri or configured)
+        return LocalStore(root if root.is_absolute() else project.root / root)
+    return LocalStore(Path(uri or project.store_uri()) / env)
