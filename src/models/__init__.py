@@ -1,0 +1,1 @@
+"""Team model packages: one folder per model, each implementing `modelops.modelapi`."""
