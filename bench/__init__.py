@@ -1,0 +1,1 @@
+"""Benchmarks of the toolkit against its goals and against doing the same work by hand."""

@@ -1,0 +1,132 @@
+"""The machine a run ran on, and the table printed to the terminal and written to RESULTS.md."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.common import MISSED, NOT_RUN, REPO, Figure, fmt_bytes
+
+
+@dataclass(frozen=True)
+class Machine:
+    cpu: str
+    cores: int
+    ram: str
+    python: str
+    os: str
+    date: str
+    commit: str
+    load_before: str
+
+    @classmethod
+    def probe(cls) -> Machine:
+        return cls(
+            cpu=_cpu_model(),
+            cores=os.cpu_count() or 0,
+            ram=_ram(),
+            python=f"{platform.python_implementation()} {platform.python_version()}",
+            os=platform.platform(),
+            date=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            commit=_commit(),
+            load_before=_load(),
+        )
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _ram() -> str:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return fmt_bytes(int(line.split()[1]) * 1024)
+    except OSError:
+        pass
+    return "unknown"
+
+
+def _load() -> str:
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:
+        return "unknown"
+    return f"{one:.2f} / {five:.2f} / {fifteen:.2f}"
+
+
+def _commit() -> str:
+    def git(*args: str) -> str:
+        proc = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False)
+        return proc.stdout.strip()
+
+    sha = git("rev-parse", "--short", "HEAD") or "unknown"
+    return f"{sha} (uncommitted changes present)" if git("status", "--porcelain") else sha
+
+
+def render_table(figures: list[Figure]) -> str:
+    """One markdown table for all figures: value, baseline, ratio, goal and whether it is met."""
+    lines = [
+        "| figure | measured | value | baseline | ratio | goal | status |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for fig in figures:
+        for row in fig.rows:
+            status = f"**{row.status}**" if row.status in (MISSED, NOT_RUN) else row.status
+            what = f"{row.what} ({row.note})" if row.note else row.what
+            cells = [fig.title, what, row.value, row.baseline, row.ratio, row.goal, status]
+            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def render_markdown(figures: list[Figure], machine: Machine, *, quick: bool, note: str) -> str:
+    """RESULTS.md: the machine, the table, and per figure its notes and why each miss missed."""
+    missed = sum(1 for f in figures for r in f.rows if r.status == MISSED)
+    parts = [
+        "# Benchmark results",
+        "",
+        "Written by `make bench` (`bench/run.py`); every figure below was measured in the same run "
+        "as its baseline. Times are wall-clock times of whole processes (best of N unless said), "
+        "peak memory is the child process's own maximum resident set size.",
+        "",
+        "## Machine",
+        "",
+        f"- CPU: {machine.cpu}, {machine.cores} cores",
+        f"- RAM: {machine.ram}",
+        f"- Python: {machine.python}",
+        f"- OS: {machine.os}",
+        f"- Date: {machine.date}",
+        f"- Toolkit commit: {machine.commit}",
+        f"- Load average (1/5/15 min) at start: {machine.load_before}; at end: {_load()}",
+    ]
+    if quick:
+        parts.append("- **Quick run** (`--quick`): small sizes, figures are not the real ones.")
+    if note:
+        parts.append(f"- Note: {note}")
+    parts += [
+        "",
+        "## Figures",
+        "",
+        render_table(figures),
+        "",
+        f"{missed} goal(s) missed.",
+        "",
+    ]
+    for fig in figures:
+        if not (fig.notes or fig.misses):
+            continue
+        parts += [f"### {fig.title}", ""]
+        parts += [f"- {n}" for n in fig.notes]
+        parts += [f"- **Missed:** {m}" for m in fig.misses]
+        parts += [f"- Took {fig.seconds:.0f} s to measure.", ""]
+    return "\n".join(parts).rstrip() + "\n"
