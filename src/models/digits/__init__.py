@@ -312,7 +312,8 @@ def predict(model: DigitsModel, data: pd.DataFrame) -> pd.DataFrame:
     import torch
 
     with torch.no_grad():
-        proba = torch.softmax(model.net(_features(data)), dim=1).double().numpy()
+        # float64 so that each row sums to 1 within what metrics libraries check.
+        proba = torch.softmax(model.net(_features(data)).double(), dim=1).numpy()
     classes = model.classes
     out = pd.DataFrame(
         {f"proba_{label}": proba[:, i] for i, label in enumerate(classes)}, index=data.index
