@@ -1,0 +1,337 @@
+"""Deploy as a reconcile: make an environment's serving store and registry aliases match git.
+
+For each manifest of the environment: fetch the pinned version's bundle from the
+registry, verify its tree digest against the manifest, upload it to the store under
+its digest and verify it there. Only when every bundle is in place is the pointer
+document `live.json` replaced, in one write; registry aliases follow it. A failure
+before the swap leaves every model on its previous version; a rerun converges.
+Models whose manifest was removed are retired: dropped from `live.json`, alias deleted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelops.errors import IntegrityError
+from modelops.lock import file_lock, lock_timeout, remote_lock
+from modelops.project import ENVIRONMENTS, Project
+from modelops.results import CommandResult
+from modelops.spec import EnvironmentSpec, Manifest, list_manifests, list_models, load_environment
+from modelops.store import LOCK, S3Store, Store, open_store
+
+
+@dataclass
+class ModelState:
+    """One model in one environment: what git wants, what serves, where the alias points."""
+
+    model: str
+    desired: Manifest | None
+    live: dict[str, Any] | None
+    alias: int | None
+    bundle_problem: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def desired_version(self) -> int | None:
+        return self.desired.version if self.desired else None
+
+    @property
+    def live_version(self) -> int | None:
+        return int(self.live["version"]) if self.live else None
+
+    def action(self) -> str:
+        """`deploy`, `retire` or `none`."""
+        if self.desired is None:
+            return "retire" if self.live is not None or self.alias is not None else "none"
+        return "deploy" if self.problems else "none"
+
+
+def inspect(
+    project: Project, env: EnvironmentSpec, store: Store, live: dict[str, Any]
+) -> list[ModelState]:
+    """Compare manifests, the pointer document, the stored bundles and the aliases."""
+    from modelops import registry
+
+    manifests = {m.model: m for m in list_manifests(project, env.name)}
+    names = sorted(set(manifests) | set(live) | set(list_models(project)))
+    states = []
+    for name in names:
+        desired = manifests.get(name)
+        entry = live.get(name)
+        alias = registry.get_alias(project, name, env.alias)
+        state = ModelState(name, desired, entry, alias)
+        if desired is not None:
+            if entry is None:
+                state.problems.append("not deployed")
+            elif entry.get("sha256") != desired.sha256 or entry.get("version") != desired.version:
+                state.problems.append(
+                    f"live is v{entry.get('version')}, git wants v{desired.version}"
+                )
+            else:
+                state.bundle_problem = store.bundle_problem(name, desired.sha256)
+                if state.bundle_problem:
+                    state.problems.append(state.bundle_problem)
+            if alias != desired.version:
+                state.problems.append(
+                    "alias not set" if alias is None else f"alias '{env.alias}' moved to v{alias}"
+                )
+        elif entry is not None or alias is not None:
+            state.problems.append("manifest removed: to retire")
+        if desired is not None or entry is not None or alias is not None:
+            states.append(state)
+    return states
+
+
+def _fetch_verified(project: Project, manifest: Manifest, workdir: Path) -> Path:
+    """Download the manifest's version from the registry and check its digest."""
+    from modelops import registry
+    from modelops.bundle import verify
+
+    info = registry.get_version(project, manifest.model, manifest.version)
+    local = registry.download_bundle(
+        project, manifest.model, manifest.version, workdir / manifest.model
+    )
+    try:
+        verify(local, manifest.sha256, source=info.model_uri)
+    except IntegrityError as exc:
+        raise IntegrityError(
+            f"the registry artifact of {info.model_uri} does not match the manifest: {exc.message}",
+            file=str(manifest.path),
+            field="sha256",
+            hint="the artifact or the manifest was tampered with; nothing was deployed",
+        ) from None
+    return local
+
+
+def _plan_lines(env: str, states: list[ModelState]) -> list[str]:
+    lines = []
+    for s in states:
+        act = s.action()
+        if act == "deploy":
+            assert s.desired is not None
+            lines.append(
+                f"  {s.model}: deploy v{s.desired.version} (sha256 {s.desired.sha256[:12]}; "
+                f"{', '.join(s.problems)})"
+            )
+        elif act == "retire":
+            lines.append(f"  {s.model}: retire from {env} (manifest removed)")
+        else:
+            lines.append(f"  {s.model}: v{s.desired_version} up to date")
+    return lines
+
+
+def deploy(
+    project: Project, env_name: str, *, dry_run: bool = False, say: Any = print
+) -> dict[str, Any]:
+    """Reconcile `env_name`; return the plan and what was done."""
+    from modelops import registry
+
+    env = load_environment(project, env_name)
+    store = open_store(project, env_name, env.store)
+    if dry_run:
+        states = inspect(project, env, store, store.read_live())
+        return _report(env_name, store, states, done=False, dry_run=True)
+
+    timeout = lock_timeout()
+    with ExitStack() as locks:
+        locks.enter_context(
+            file_lock(
+                project.state_dir / "locks" / f"{env_name}.lock",
+                what=f"the deploy lock of '{env_name}'",
+                timeout=timeout,
+                on_wait=say,
+            )
+        )
+        if isinstance(store, S3Store):
+            # Deployers on other machines share only the store: lock there too.
+            locks.enter_context(
+                remote_lock(
+                    store,
+                    LOCK,
+                    what=f"the store lock of '{env_name}'",
+                    timeout=timeout,
+                    on_wait=say,
+                )
+            )
+        # Read the state under the lock: a deploy that waited sees its predecessor's work.
+        live = store.read_live()
+        states = inspect(project, env, store, live)
+        todo = [s for s in states if s.action() != "none"]
+        if not todo:
+            return _report(env_name, store, states, done=False, dry_run=False)
+        new_live = {k: v for k, v in live.items() if k in {s.model for s in states}}
+        with tempfile.TemporaryDirectory(prefix=f"modelops-deploy-{env_name}-") as tmp:
+            # Phase 1: every new bundle into the store, verified; nothing serves it yet.
+            for s in todo:
+                if s.action() != "deploy":
+                    continue
+                assert s.desired is not None
+                m = s.desired
+                if store.bundle_problem(m.model, m.sha256) is not None:
+                    local = _fetch_verified(project, m, Path(tmp))
+                    say(f"{m.model}: uploading v{m.version} to {store.uri}")
+                    store.put_bundle(m.model, m.sha256, local)
+                else:
+                    # Already stored and verified; still check the registry agrees.
+                    _check_registry_digest(project, m)
+                entry = live.get(m.model)
+                unchanged = (
+                    entry is not None
+                    and entry.get("version") == m.version
+                    and entry.get("sha256") == m.sha256
+                )
+                new_live[m.model] = (
+                    entry
+                    if unchanged
+                    else {
+                        "version": m.version,
+                        "sha256": m.sha256,
+                        "deployed_at": _now(),
+                    }
+                )
+            for s in todo:
+                if s.action() == "retire":
+                    new_live.pop(s.model, None)
+            # Phase 2: the pointer swap, in one write. The environment switches here.
+            if new_live != live:
+                store.write_live(new_live)
+        # Phase 3: aliases follow the pointer; a failure here is repaired by a rerun.
+        for s in todo:
+            if s.action() == "deploy":
+                assert s.desired is not None
+                if s.alias != s.desired.version:
+                    registry.set_alias(project, s.model, env.alias, s.desired.version)
+            elif s.alias is not None:
+                registry.delete_alias(project, s.model, env.alias)
+        return _report(env_name, store, states, done=True, dry_run=False)
+
+
+def _check_registry_digest(project: Project, m: Manifest) -> None:
+    from modelops import registry
+
+    info = registry.get_version(project, m.model, m.version)
+    if info.sha256 != m.sha256:
+        raise IntegrityError(
+            f"{info.model_uri} is recorded with sha256 {info.sha256[:12]}…, the manifest pins "
+            f"{m.sha256[:12]}…",
+            file=str(m.path),
+            field="sha256",
+            hint="the manifest or the registry was tampered with; nothing was deployed",
+        )
+
+
+def _now() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _report(
+    env: str, store: Store, states: list[ModelState], *, done: bool, dry_run: bool
+) -> dict[str, Any]:
+    todo = [s for s in states if s.action() != "none"]
+    return {
+        "env": env,
+        "store": store.uri,
+        "dry_run": dry_run,
+        "changed": done,
+        "plan": [
+            {
+                "model": s.model,
+                "action": s.action(),
+                "version": s.desired_version,
+                "live_version": s.live_version,
+                "alias": s.alias,
+                "reasons": s.problems,
+            }
+            for s in states
+        ],
+        "lines": _plan_lines(env, states),
+        "todo": len(todo),
+    }
+
+
+def cli_deploy(project: Project, args: argparse.Namespace) -> CommandResult:
+    outcome = deploy(project, args.env, dry_run=args.dry_run)
+    env = args.env
+    if outcome["todo"] == 0:
+        head = f"{env}: nothing to do; the store ({outcome['store']}) matches git"
+    elif outcome["dry_run"]:
+        head = f"{env}: plan ({outcome['todo']} change(s)); dry run, nothing written"
+    else:
+        head = f"{env}: deployed ({outcome['todo']} change(s)) to {outcome['store']}"
+    return CommandResult(
+        command="deploy", subject=env, data=outcome, summary=[head, *outcome["lines"]]
+    )
+
+
+# -- status -------------------------------------------------------------------
+
+
+def status(project: Project, envs: list[str]) -> list[dict[str, Any]]:
+    rows = []
+    for env_name in envs:
+        env = load_environment(project, env_name)
+        store = open_store(project, env_name, env.store)
+        try:
+            live = store.read_live()
+            live_problem = None
+        except IntegrityError as exc:
+            live, live_problem = {}, str(exc)
+        for s in inspect(project, env, store, live):
+            if s.desired is not None and s.live is not None and s.bundle_problem is None:
+                # inspect only checks the bundle of a matching version; check the live one too.
+                live_sha = str(s.live.get("sha256"))
+                problem = store.bundle_problem(s.model, live_sha)
+                if problem:
+                    s.problems.append(f"live {problem}")
+            rows.append(
+                {
+                    "env": env_name,
+                    "model": s.model,
+                    "desired": s.desired_version,
+                    "live": s.live_version,
+                    "alias": s.alias,
+                    "hold": (s.desired.hold or {}).get("reason") if s.desired else None,
+                    "ok": not s.problems and live_problem is None,
+                    "problems": s.problems + ([live_problem] if live_problem else []),
+                }
+            )
+    return rows
+
+
+def cli_status(project: Project, args: argparse.Namespace) -> CommandResult:
+    envs = [args.env] if args.env else list(ENVIRONMENTS)
+    rows = status(project, envs)
+
+    def v(value: Any) -> str:
+        return "—" if value is None else f"v{value}"
+
+    lines = [f"{'model':<16} {'env':<8} {'git':>5} {'live':>5} {'alias':>5}  state"]
+    for r in rows:
+        state = "ok" if r["ok"] else "DRIFT: " + "; ".join(r["problems"])
+        if r["hold"]:
+            state += f" (held: {r['hold']})"
+        lines.append(
+            f"{r['model']:<16} {r['env']:<8} {v(r['desired']):>5} {v(r['live']):>5} "
+            f"{v(r['alias']):>5}  {state}"
+        )
+    if not rows:
+        lines.append("(no model is promoted or deployed anywhere yet)")
+    drifted = [r for r in rows if not r["ok"]]
+    if drifted:
+        lines.append(
+            f"{len(drifted)} model/environment pair(s) differ from git; "
+            "`modelops deploy ENV` repairs them"
+        )
+    return CommandResult(
+        command="status",
+        subject=args.env or "all",
+        data={"rows": rows, "in_sync": not drifted},
+        summary=lines,
+    )
