@@ -156,7 +156,9 @@ def test_removed_manifest_retires_the_model(project: Project, tmp_path: Path) ->
     assert registry.get_alias(project, "toy", "dev") is None
 
 
-def test_rollback_then_deploy_restores_the_earlier_version(project: Project, tmp_path: Path) -> None:
+def test_rollback_then_deploy_restores_the_earlier_version(
+    project: Project, tmp_path: Path
+) -> None:
     """Deploying after a rollback serves the earlier bundle again, verified by digest."""
     (v1, v2) = _promoted(project, tmp_path, versions=2)
     assert modelops(project, "deploy", "dev") == 0
@@ -164,8 +166,10 @@ def test_rollback_then_deploy_restores_the_earlier_version(project: Project, tmp
     commit(project, "dev v2")
     assert modelops(project, "deploy", "dev") == 0
     assert _live(project)["toy"]["sha256"] == v2.sha256
-    assert modelops(project, "rollback", "toy", "--env", "dev", "--to-version", "1",
-                    "--reason", "bad") == 0
+    assert (
+        modelops(project, "rollback", "toy", "--env", "dev", "--to-version", "1", "--reason", "bad")
+        == 0
+    )
     commit(project, "rollback")
     assert modelops(project, "deploy", "dev") == 0
     assert _live(project)["toy"]["sha256"] == v1.sha256
@@ -205,8 +209,9 @@ def test_lock_timeout_is_reported(project: Project, tmp_path: Path) -> None:
     lock.parent.mkdir(parents=True, exist_ok=True)
     with lock.open("w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
-        proc = cli_process(project, "deploy", "dev",
-                           env={**os.environ, "MODELOPS_LOCK_TIMEOUT": "1"})
+        proc = cli_process(
+            project, "deploy", "dev", env={**os.environ, "MODELOPS_LOCK_TIMEOUT": "1"}
+        )
     assert proc.returncode == 4
     assert "timed out after 1s waiting for the deploy lock of 'dev'" in proc.stderr
     assert _live(project) == {}

@@ -121,8 +121,20 @@ def test_rollback_holds_against_automation(
     for version in (1, 2):
         assert modelops(project, "promote", "toy", "--to", "dev", "--version", str(version)) == 0
         commit(project, f"dev v{version}")
-    assert modelops(project, "rollback", "toy", "--env", "dev", "--to-version", "1",
-                    "--reason", "v2 misroutes refunds") == 0
+    assert (
+        modelops(
+            project,
+            "rollback",
+            "toy",
+            "--env",
+            "dev",
+            "--to-version",
+            "1",
+            "--reason",
+            "v2 misroutes refunds",
+        )
+        == 0
+    )
     held = load_manifest(project, "dev", "toy")
     assert held is not None and held.sha256 == v1.sha256
     assert held.hold is not None and held.hold["reason"] == "v2 misroutes refunds"
@@ -148,11 +160,15 @@ def test_automation_respects_policy(
     assert load_manifest(project, "staging", "toy") is None
 
 
-def test_rollback_to_a_version_never_run_is_refused(project: Project, tmp_path: Path, capsys) -> None:
+def test_rollback_to_a_version_never_run_is_refused(
+    project: Project, tmp_path: Path, capsys
+) -> None:
     """Rollback only restores a version from the environment's own git history."""
     register_version(project, tmp_path)
     assert modelops(project, "promote", "toy", "--to", "dev") == 0
     commit(project, "dev v1")
-    assert modelops(project, "rollback", "toy", "--env", "dev", "--to-version", "5",
-                    "--reason", "x") == 2
+    assert (
+        modelops(project, "rollback", "toy", "--env", "dev", "--to-version", "5", "--reason", "x")
+        == 2
+    )
     assert "never ran in 'dev'" in capsys.readouterr().err
