@@ -1,0 +1,313 @@
+"""`modelops report`: the markdown a reviewer reads on a pull request, with PNG plots.
+
+Built only from the JSON results of data-test, train, evaluate (and register when
+present). Those files come from a PR's code, so every value taken from them is
+escaped before it reaches markdown: a hostile metric name or param cannot inject
+HTML, links or table cells. The same results give byte-identical markdown and
+PNGs (no timestamps anywhere), so re-running a job does not churn the PR comment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import io
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+from modelops.fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text
+from modelops.project import Project
+from modelops.results import CommandResult, read_result
+from modelops.spec import HIGHER_IS_BETTER
+
+FIGSIZE = (5.0, 4.0)
+DPI = 100
+# Characters that carry meaning in GitHub-flavoured markdown (after HTML escaping).
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
+
+
+def esc(value: Any) -> str:
+    """Text from a results file, safe inside a markdown paragraph or table cell."""
+    text = " ".join(str(value).split())  # newlines would end a table row
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=True))
+
+
+def code(value: Any) -> str:
+    """Inline code that no backtick in `value` can close; HTML-escaped as GitHub renders it."""
+    text = html.escape(" ".join(str(value).split()), quote=True).replace("|", "&#124;")
+    return f"<code>{text}</code>" if text else "—"
+
+
+def watermark(model: str) -> str:
+    """Hidden marker a CI job finds to update its earlier comment instead of adding one."""
+    safe = re.sub(r"[^a-z0-9_-]", "_", model.lower())
+    return f"<!-- modelops-report:{safe} -->"
+
+
+def fmt(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return "—" if value is None else str(value)
+    if isinstance(value, int | float):
+        return "—" if not math.isfinite(value) else f"{value:.4f}"
+    return esc(value)
+
+
+def _gate_text(gates: list[dict[str, Any]]) -> str:
+    symbols = {"min": "≥", "max": "≤", "max_drop": "drop ≤"}
+    return (
+        "; ".join(f"{symbols.get(g['kind'], esc(g['kind']))} {fmt(g['threshold'])}" for g in gates)
+        or "—"
+    )
+
+
+def metrics_table(evaluation: dict[str, Any]) -> list[str]:
+    """metric | challenger | champion | delta | gate | result, one row per metric."""
+    champion = (evaluation.get("champion") or {}).get("metrics") or {}
+    gates = evaluation.get("gates") or []
+    rows = [
+        "| metric | challenger | champion | delta | gate | result |",
+        "|---|---:|---:|---:|---|---|",
+    ]
+    for name, value in sorted((evaluation.get("metrics") or {}).items()):
+        own = [g for g in gates if g.get("metric") == name]
+        best = champion.get(name)
+        delta = "—"
+        if isinstance(best, int | float) and isinstance(value, int | float):
+            diff = value - best
+            better = diff >= 0 if HIGHER_IS_BETTER.get(name, True) else diff <= 0
+            delta = f"{diff:+.4f} {'▲' if better else '▼'}" if diff else "±0"
+        result = "—" if not own else ("✅ pass" if all(g.get("passed") for g in own) else "❌ fail")
+        rows.append(
+            f"| {esc(name)} | {fmt(value)} | {fmt(best)} | {delta} | {_gate_text(own)} | {result} |"
+        )
+    return rows
+
+
+def data_section(data_test: dict[str, Any] | None) -> list[str]:
+    if data_test is None:
+        return ["_No data-test result: run `modelops data-test` first._"]
+    failures = data_test.get("failures") or []
+    ok = not failures and data_test.get("exit_code", 0) == 0
+    lines = [
+        f"{'✅' if ok else '❌'} **{len(failures)} schema failure(s)** on "
+        f"{fmt_int(data_test.get('rows'))} rows; data sha256 {code(data_test.get('sha256', '—'))}",
+    ]
+    for failure in failures[:10]:
+        if isinstance(failure, dict):
+            detail = ", ".join(f"{esc(k)}: {esc(v)}" for k, v in sorted(failure.items()))
+        else:
+            detail = esc(failure)
+        lines.append(f"- {detail}")
+    if len(failures) > 10:
+        lines.append(f"- … and {len(failures) - 10} more (see data-test.json)")
+    balance = data_test.get("class_balance") or data_test.get("balance")
+    if isinstance(balance, dict) and balance:
+        parts = ", ".join(f"{esc(k)}: {fmt(v)}" for k, v in sorted(balance.items(), key=str))
+        lines.append(f"- class balance: {parts}")
+    leakage = data_test.get("leakage")
+    if leakage is not None:
+        lines.append(f"- train/test leakage: {_leakage_text(leakage)}")
+    missing = data_test.get("missing")
+    if isinstance(missing, dict):
+        nonzero = {k: v for k, v in missing.items() if v}
+        text = ", ".join(f"{esc(k)}: {fmt_int(v)}" for k, v in sorted(nonzero.items())) or "none"
+        lines.append(f"- missing values: {text}")
+    return lines
+
+
+def _leakage_text(leakage: Any) -> str:
+    if isinstance(leakage, dict):
+        return ", ".join(f"{esc(k)}: {esc(v)}" for k, v in sorted(leakage.items())) or "—"
+    return esc(leakage)
+
+
+def fmt_int(value: Any) -> str:
+    return str(value) if isinstance(value, int) else esc(value if value is not None else "—")
+
+
+def reproducibility(trained: dict[str, Any], registered: dict[str, Any] | None) -> list[str]:
+    params = json.dumps(trained.get("params", {}), sort_keys=True)
+    hw = trained.get("hardware") or {}
+    hw_text = ", ".join(f"{k}: {v}" for k, v in sorted(hw.items()))
+    rows_ = trained.get("rows") or {}
+    versions = ", ".join(f"{k} {v}" for k, v in sorted((trained.get("versions") or {}).items()))
+    rows = [
+        ("commit", trained.get("commit")),
+        ("data sha256", trained.get("data_sha256")),
+        ("params", params),
+        ("seed", trained.get("seed")),
+        ("run id", trained.get("run_id")),
+        ("artifact sha256", trained.get("sha256")),
+        ("device", trained.get("device")),
+        ("hardware", hw_text),
+        ("versions", versions),
+        (
+            "rows (train / test)",
+            f"{rows_.get('train')} / {rows_.get('test')}",
+        ),
+    ]
+    if registered:
+        rows.append(("registered", registered.get("model_uri")))
+    return ["| | |", "|---|---|", *(f"| {label} | {code(value)} |" for label, value in rows)]
+
+
+# -- plots ------------------------------------------------------------------
+
+
+def _png(fig: Any) -> bytes:
+    buffer = io.BytesIO()
+    # No Software/creation-time chunks: the same data gives the same bytes.
+    fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def render_plots(evaluation: dict[str, Any]) -> dict[str, bytes]:
+    """PNG files by name: confusion matrix and ROC, plus a loss curve when one was logged."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plots = evaluation.get("plots") or {}
+    out: dict[str, bytes] = {}
+    labels = [str(x) for x in plots.get("labels", [])]
+    counts = plots.get("confusion_matrix")
+    with plt.rc_context({"font.size": 8}):
+        if counts:
+            fig, ax = plt.subplots(figsize=FIGSIZE)
+            ax.imshow(counts, cmap="Blues")
+            ax.set_xticks(range(len(labels)), labels)
+            ax.set_yticks(range(len(labels)), labels)
+            ax.set_xlabel("predicted")
+            ax.set_ylabel("actual")
+            ax.set_title("confusion matrix (test split)")
+            peak = max(max(row) for row in counts) or 1
+            for i, row in enumerate(counts):
+                for j, n in enumerate(row):
+                    ax.text(
+                        j,
+                        i,
+                        str(n),
+                        ha="center",
+                        va="center",
+                        color="white" if n > peak / 2 else "black",
+                    )
+            fig.tight_layout()
+            out["confusion_matrix.png"] = _png(fig)
+            plt.close(fig)
+        roc = plots.get("roc")
+        if roc:
+            fig, ax = plt.subplots(figsize=FIGSIZE)
+            ax.plot(roc["fpr"], roc["tpr"], label="challenger")
+            ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8)
+            ax.set_xlabel("false positive rate")
+            ax.set_ylabel("true positive rate")
+            ax.set_title(f"ROC ({roc.get('kind', '')})")
+            fig.tight_layout()
+            out["roc.png"] = _png(fig)
+            plt.close(fig)
+        losses = plots.get("losses") or {}
+        if losses:
+            fig, ax = plt.subplots(figsize=FIGSIZE)
+            for key in sorted(losses):
+                steps = [p[0] for p in losses[key]]
+                ax.plot(steps, [p[1] for p in losses[key]], label=str(key))
+            ax.set_xlabel("epoch")
+            ax.set_ylabel("loss")
+            ax.set_title("training loss")
+            ax.legend()
+            fig.tight_layout()
+            out["loss.png"] = _png(fig)
+            plt.close(fig)
+    return out
+
+
+# -- the report ---------------------------------------------------------------
+
+
+def render_markdown(
+    model: str,
+    trained: dict[str, Any],
+    evaluation: dict[str, Any],
+    data_test: dict[str, Any] | None,
+    registered: dict[str, Any] | None,
+    plots: list[str],
+) -> str:
+    gates = evaluation.get("gates") or []
+    failed = [g for g in gates if not g.get("passed")]
+    verdict = "✅ gates passed" if not failed else f"❌ {len(failed)} gate(s) failed"
+    champion = evaluation.get("champion")
+    lines = [
+        watermark(model),
+        f"## {esc(model)}: {verdict}",
+        "",
+        esc(evaluation.get("champion_note", ""))
+        if not champion
+        else f"Challenger run {code(trained.get('run_id'))} against the prod champion, "
+        f"version {fmt_int(champion.get('version'))} (same test split, "
+        f"{fmt_int((evaluation.get('split') or {}).get('test_rows'))} rows).",
+        "",
+        "### Metrics",
+        "",
+        *metrics_table(evaluation),
+    ]
+    if failed:
+        lines += ["", "Failed gates:"]
+        lines += [
+            f"- {esc(g.get('metric'))} {esc(g.get('kind'))} {fmt(g.get('threshold'))}: "
+            f"got {fmt(g.get('value'))}"
+            for g in failed
+        ]
+    lines += ["", "### Data tests", "", *data_section(data_test)]
+    if plots:
+        lines += ["", "### Plots", ""]
+        lines += [f"![{name.removesuffix('.png').replace('_', ' ')}]({name})" for name in plots]
+    lines += ["", "### Reproducibility", "", *reproducibility(trained, registered), ""]
+    return "\n".join(lines)
+
+
+def _optional(project: Project, model: str, command: str) -> dict[str, Any] | None:
+    path = project.results_dir(model) / f"{command}.json"
+    if not path.is_file():
+        return None
+    return read_result(project, model, command, needed_by="report")
+
+
+def cli_report(project: Project, args: argparse.Namespace) -> CommandResult:
+    """Write report.md, its PNGs and report.json for MODEL from the earlier results."""
+    from modelops.spec import load_pipeline
+
+    spec = load_pipeline(project, args.model)
+    trained = read_result(project, spec.name, "train", needed_by="report")
+    evaluation = read_result(project, spec.name, "evaluate", needed_by="report")
+    data_test = _optional(project, spec.name, "data-test")
+    registered = _optional(project, spec.name, "register")
+    if registered and registered.get("run_id") != trained.get("run_id"):
+        registered = None  # an earlier run's registration says nothing about this one
+    output: Path = args.output or project.state_dir / "reports" / spec.name
+    pngs = render_plots(evaluation)
+    markdown = render_markdown(spec.name, trained, evaluation, data_test, registered, sorted(pngs))
+    for name, data in sorted(pngs.items()):
+        atomic_write_bytes(output / name, data)
+    report_path = output / "report.md"
+    atomic_write_text(report_path, markdown)
+    gates = evaluation.get("gates") or []
+    summary = {
+        "model": spec.name,
+        "report": str(report_path),
+        "plots": sorted(pngs),
+        "passed": all(g.get("passed") for g in gates),
+        "failed_gates": [
+            f"{g.get('metric')} {g.get('kind')}" for g in gates if not g.get("passed")
+        ],
+        "run_id": trained.get("run_id"),
+        "metrics": evaluation.get("metrics"),
+        "champion_version": (evaluation.get("champion") or {}).get("version"),
+    }
+    atomic_write_json(output / "report.json", summary)
+    return CommandResult(
+        "report", spec.name, summary, [f"{spec.name}: report at {project.relative(report_path)}"]
+    )

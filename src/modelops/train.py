@@ -1,0 +1,332 @@
+"""`modelops train`: reproducible training logged to MLflow, producing a digest-pinned bundle.
+
+One run records everything needed to repeat it: params, seed, data digest, git
+commit, package versions and hardware as tags; the bundle (safe formats only) as
+artifacts under `bundle/` with its tree digest as the tag `modelops.sha256`; an
+MLflow signature and input example (as an `MLmodel` file, no pickled model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import random
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import metadata
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from modelops import __version__, bundle, registry
+from modelops.fsutil import sha256_file, tree_digest
+from modelops.modelapi import TrainContext, load_model_module
+from modelops.project import Project
+from modelops.results import CommandResult
+from modelops.spec import PipelineSpec, load_pipeline
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+TAG = registry.TAG_PREFIX
+VERSIONED_PACKAGES = ("mlflow", "scikit-learn", "torch", "pandas", "numpy", "pandera", "skops")
+SIGNATURE_ARTIFACT_PATH = "mlflow-model"
+
+
+def sha256_json(payload: Any) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version(), "modelops": __version__}
+    for name in VERSIONED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    return versions
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def hardware() -> dict[str, Any]:
+    """CPU model and cores, and the GPU when torch (already imported) sees one."""
+    info: dict[str, Any] = {
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count() or 0,
+        "platform": platform.platform(terse=True),
+    }
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+        info["gpu_count"] = torch.cuda.device_count()
+    return info
+
+
+def _uses_torch(spec: PipelineSpec, project: Project) -> bool:
+    """Whether the model package imports torch (then torch's RNGs are seeded as well).
+
+    Importing torch costs a second or two; a scikit-learn model should not pay it.
+    """
+    folder = spec.model_dir(project)
+    files = folder.rglob("*.py") if folder.is_dir() else [folder.with_suffix(".py")]
+    return any(
+        "import torch" in f.read_text("utf-8", errors="replace") for f in files if f.is_file()
+    )
+
+
+def seed_everything(seed: int, *, with_torch: bool) -> None:
+    """Seed python, numpy (and torch when the model uses it) before training."""
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed)  # the legacy global RNG, which some libraries still read
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    if with_torch:
+        import torch
+
+        torch.manual_seed(seed)
+        if torch.cuda.is_available():
+            torch.cuda.manual_seed_all(seed)
+
+
+def features_of(module: ModuleType, spec: PipelineSpec, columns: list[str]) -> list[str]:
+    """The model's input columns: its FEATURES, or every column but the target and id."""
+    declared = getattr(module, "FEATURES", None)
+    if declared:
+        return list(declared)
+    return [c for c in columns if c not in (spec.target, spec.id_column)]
+
+
+def frame_digest(frame: pd.DataFrame) -> str:
+    """sha256 of a DataFrame's values and index; equal splits have equal digests."""
+    import pandas as pd
+
+    hashed = pd.util.hash_pandas_object(frame, index=True).to_numpy()
+    return hashlib.sha256(hashed.tobytes()).hexdigest()
+
+
+def job_key(spec: PipelineSpec, data_sha256: str) -> str:
+    """Names a training job: the same data and params resume the same checkpoints."""
+    return f"{data_sha256[:16]}-{sha256_json({'params': spec.params, 'seed': spec.seed})[:16]}"
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = round(time.perf_counter() - start, 3)
+
+
+def _log_metric(key: str, value: float, step: int) -> None:
+    import mlflow
+
+    mlflow.log_metric(key, value, step=step)
+
+
+def _flat_params(params: dict[str, Any]) -> dict[str, str]:
+    return {
+        key: json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else str(value)
+        for key, value in params.items()
+    }
+
+
+def _log_signature(module: ModuleType, model: Any, example: pd.DataFrame, scratch: Path) -> None:
+    """Log an MLflow `MLmodel` holding the signature and input example, without the model.
+
+    The model itself lives in `bundle/` in a safe format; MLflow's flavours would
+    pickle it, so only the metadata MLflow tools read is written here.
+    """
+    import mlflow
+    from mlflow.models import Model, infer_signature
+
+    predictions = module.predict(model, example)
+    signature = infer_signature(example, predictions)
+    folder = scratch / SIGNATURE_ARTIFACT_PATH
+    folder.mkdir(parents=True)
+    payload = json.loads(example.to_json(orient="split", index=False))
+    (folder / "input_example.json").write_text(json.dumps(payload, sort_keys=True), "utf-8")
+    Model(
+        signature=signature,
+        saved_input_example_info={
+            "artifact_path": "input_example.json",
+            "type": "dataframe",
+            "pandas_orient": "split",
+        },
+        metadata={"modelops_bundle": "bundle/", "note": "model weights are in bundle/"},
+    ).save(str(folder / "MLmodel"))
+    mlflow.log_artifacts(str(folder), artifact_path=SIGNATURE_ARTIFACT_PATH)
+
+
+def _up_to_date(project: Project, previous: dict[str, Any], identity: dict[str, str]) -> bool:
+    """The last train.json is for this exact job and its bundle is still intact."""
+    if previous.get("identity") != identity or identity["commit"].endswith("+dirty"):
+        return False
+    bundle_dir = Path(previous.get("bundle", ""))
+    return bundle_dir.is_dir() and tree_digest(bundle_dir) == previous.get("sha256")
+
+
+def cli_train(project: Project, args: argparse.Namespace) -> CommandResult:
+    """Train MODEL as its spec says and log the run; skip when the same job already ran."""
+    from modelops import data
+
+    timer = _Timer()
+    spec = load_pipeline(project, args.model)
+    module = load_model_module(project, spec.entrypoint, file=spec.path)
+    with timer("load_data"):
+        frame = data.load_frame(project, spec)
+        data_sha256 = (
+            spec.data_sha256 if spec.is_remote_data else sha256_file(spec.data_file(project))
+        )
+    identity = {
+        "commit": project.git_commit(),
+        "data_sha256": data_sha256 or "",
+        "params_sha256": sha256_json(spec.params),
+        "spec_sha256": sha256_file(project.root / spec.path),
+    }
+    result_path = project.results_dir(spec.name) / "train.json"
+    if result_path.is_file() and not getattr(args, "force", False):
+        previous = json.loads(result_path.read_text("utf-8"))
+        if _up_to_date(project, previous, identity):
+            for key in ("command", "subject", "exit_code"):  # re-added by the CLI
+                previous.pop(key, None)
+            return CommandResult(
+                "train",
+                spec.name,
+                {**previous, "reused": True},
+                [
+                    f"{spec.name}: up to date (run {previous['run_id']}, same commit, data, "
+                    "params and spec); --force retrains"
+                ],
+            )
+
+    with timer("split"):
+        train_df, test_df = data.split(spec, frame)
+    features = features_of(module, spec, list(frame.columns))
+    classes = sorted(train_df[spec.target].unique().tolist())
+    with_torch = _uses_torch(spec, project)
+    seed_everything(spec.seed, with_torch=with_torch)
+
+    job = job_key(spec, identity["data_sha256"])
+    checkpoints = project.state_dir / "checkpoints" / spec.name / job
+    if not args.resume and checkpoints.exists():
+        shutil.rmtree(checkpoints)  # a fresh run starts from scratch; --resume keeps them
+
+    import mlflow
+
+    registry.quiet_mlflow()
+    with registry.mlflow_errors("log the training run"):
+        experiment_id = registry.ensure_experiment(project, spec.name)
+        mlflow.set_tracking_uri(project.tracking_uri())
+        run = mlflow.start_run(experiment_id=experiment_id)
+    run_id = run.info.run_id
+    try:
+        context = TrainContext(
+            seed=spec.seed,
+            target=spec.target,
+            device="auto",
+            checkpoint_dir=checkpoints,
+            log_metric=_log_metric,
+        )
+        hw = hardware()
+        versions = package_versions()
+        with registry.mlflow_errors("log params and tags"):
+            mlflow.log_params(_flat_params(spec.params))
+            mlflow.set_tags(
+                {
+                    TAG + "data_sha256": identity["data_sha256"],
+                    TAG + "commit": identity["commit"],
+                    TAG + "seed": str(spec.seed),
+                    TAG + "versions": json.dumps(versions, sort_keys=True),
+                    TAG + "entrypoint": spec.entrypoint,
+                    TAG + "spec_sha256": identity["spec_sha256"],
+                    TAG + "test_split_sha256": frame_digest(test_df),
+                }
+            )
+        with timer("train"):
+            model = module.train(train_df[[*features, spec.target]], dict(spec.params), context)
+        hw = hardware()  # after training: torch is imported now if the model used it
+        bundle_dir = project.state_dir / "bundles" / spec.name / run_id
+        example = train_df[features].head(5)
+        with timer("bundle"):
+            digest = bundle.write_bundle(
+                bundle_dir,
+                module=module,
+                model=model,
+                spec=spec,
+                features=features,
+                classes=classes,
+                input_example=example,
+            )
+        with timer("log_artifacts"), registry.mlflow_errors("upload the bundle"):
+            mlflow.log_artifacts(str(bundle_dir), artifact_path=registry.BUNDLE_ARTIFACT_PATH)
+            _log_signature(module, model, example, project.state_dir / "tmp" / run_id)
+            shutil.rmtree(project.state_dir / "tmp" / run_id, ignore_errors=True)
+            mlflow.set_tags(
+                {
+                    TAG + "sha256": digest,
+                    TAG + "hardware": json.dumps(hw, sort_keys=True),
+                    **{f"{TAG}fact.{k}": v for k, v in context.facts.items()},
+                }
+            )
+            mlflow.log_metrics({f"time_{k}_s": v for k, v in timer.timings.items()})
+        mlflow.end_run("FINISHED")
+    except BaseException:
+        mlflow.end_run("FAILED")
+        raise
+
+    device = context.facts.get("device", "cpu")
+    payload = {
+        "model": spec.name,
+        "run_id": run_id,
+        "experiment_id": experiment_id,
+        "tracking_uri": project.tracking_uri(),
+        "bundle": str(bundle_dir),
+        "sha256": digest,
+        "data_sha256": identity["data_sha256"],
+        "commit": identity["commit"],
+        "params": spec.params,
+        "seed": spec.seed,
+        "device": device,
+        "facts": dict(context.facts),
+        "hardware": hw,
+        "versions": versions,
+        "features": features,
+        "classes": classes,
+        "rows": {"train": len(train_df), "test": len(test_df)},
+        "test_split_sha256": frame_digest(test_df),
+        "checkpoint_dir": str(checkpoints),
+        "timings": timer.timings,
+        "identity": identity,
+        "reused": False,
+    }
+    return CommandResult(
+        "train",
+        spec.name,
+        payload,
+        [
+            f"{spec.name}: trained on {len(train_df)} rows ({device}) in "
+            f"{timer.timings['train']:.1f}s; run {run_id}",
+            f"  bundle {project.relative(bundle_dir)} sha256 {digest[:12]}",
+        ],
+    )
