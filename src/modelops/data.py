@@ -1,0 +1,475 @@
+"""Data: loading files, pandera data tests, digests, a deterministic split and a leakage check.
+
+`modelops data-test MODEL` runs them all. `train`, `evaluate` and `report` use
+`load_frame`, `data_digest`, `split` and `split_summary` so that every command
+reads the same rows and can say which ones it used.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelops.errors import DataError, InputError, SpecError
+from modelops.fsutil import sha256_bytes, sha256_file
+from modelops.results import CommandResult
+
+if TYPE_CHECKING:
+    import argparse
+
+    import pandas as pd
+
+    from modelops.project import Project
+    from modelops.spec import PipelineSpec
+
+FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+EXAMPLES = 5  # example rows shown per failing check
+_CHECK_TEXT = 80  # long checks (isin with many values) are cut in messages
+
+
+# -- loading ---------------------------------------------------------------
+
+
+def resolve_data_path(project: Project, spec: PipelineSpec, override: Path | None = None) -> Path:
+    """The data file a command reads: `--data PATH` (relative to cwd) or the spec's path."""
+    if override is not None:
+        return override.resolve()
+    if spec.is_remote_data:
+        raise InputError(
+            f"data is remote ({spec.data_path}); modelops reads local files only",
+            file=spec.path,
+            field="data.path",
+            hint="download it (e.g. `aws s3 cp`) and pass --data PATH; "
+            "data.sha256 pins what you should get",
+        )
+    return spec.data_file(project)
+
+
+def load_frame(
+    path: Path, *, display: str | None = None, allow_empty: bool = False
+) -> pd.DataFrame:
+    """Read a CSV or Parquet file; every way it can fail becomes one clear error.
+
+    `display` is how the file is named in messages (e.g. relative to the project).
+    """
+    import pandas as pd
+
+    name = display or str(path)
+    kind = FORMATS.get(path.suffix.lower())
+    _check_readable(path, name)
+    if kind is None:
+        raise InputError(
+            f"unsupported file type '{path.suffix or '(none)'}'",
+            file=name,
+            hint=f"use one of {', '.join(sorted(FORMATS))}",
+        )
+    if path.stat().st_size == 0:
+        raise DataError("file is empty", file=name, hint="expected a header row and data rows")
+    try:
+        frame = pd.read_csv(path) if kind == "csv" else pd.read_parquet(path)
+    except pd.errors.EmptyDataError:
+        raise DataError(
+            "file has no columns (blank)", file=name, hint="expected a header row and data rows"
+        ) from None
+    except pd.errors.ParserError as exc:
+        text = str(exc).strip()
+        match = re.search(r"(?:line|row) (\d+)", text)
+        raise DataError(
+            f"does not parse as CSV: {text.splitlines()[-1]}",
+            file=name,
+            line=int(match.group(1)) if match else None,
+            hint="every row needs as many fields as the header; quote fields with commas",
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"is not UTF-8 text ({exc.reason} at byte {exc.start})",
+            file=name,
+            hint="save the file as UTF-8 CSV",
+        ) from None
+    except Exception as exc:  # pyarrow raises several unrelated classes for a bad Parquet file
+        if kind == "csv":
+            raise
+        raise DataError(
+            f"does not read as Parquet: {type(exc).__name__}: {exc}", file=name
+        ) from None
+    if frame.empty and not allow_empty:
+        raise DataError("file has a header but no data rows", file=name)
+    return frame
+
+
+def _check_readable(path: Path, name: str) -> None:
+    try:
+        with path.open("rb"):
+            pass
+    except FileNotFoundError:
+        raise InputError("data file not found", file=name, hint="check the path") from None
+    except IsADirectoryError:
+        raise InputError("is a directory, expected a data file", file=name) from None
+    except NotADirectoryError:
+        raise InputError(
+            "path goes through a file as if it were a folder", file=name, hint="check the path"
+        ) from None
+    except PermissionError:
+        raise InputError(
+            "data file is not readable (permission denied)",
+            file=name,
+            hint="check the file's permissions",
+        ) from None
+    if not path.is_file():  # a FIFO or device: reading it could block forever
+        raise InputError("is not a regular file", file=name)
+
+
+def data_digest(path: str | Path) -> str:
+    """sha256 of the file's bytes (what `data.sha256` pins and runs record)."""
+    if str(path).startswith("s3://"):
+        raise InputError(
+            "cannot digest remote data in place",
+            file=str(path),
+            hint="download it first and digest the local copy",
+        )
+    return sha256_file(Path(path))
+
+
+# -- schema tests ------------------------------------------------------------
+
+
+@dataclass
+class SchemaReport:
+    """The outcome of a pandera schema run: every failure, grouped by column and check."""
+
+    checks: int
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+def count_checks(schema: Any) -> int:
+    """How many checks a schema holds: per column its type, checks, nullability, uniqueness."""
+    total = len(schema.checks) + (1 if schema.unique else 0)
+    for column in schema.columns.values():
+        total += 2 + len(column.checks) + (1 if column.unique else 0)
+    return total
+
+
+def run_schema(schema: Any, df: pd.DataFrame, file: str) -> SchemaReport:
+    """Validate lazily so that all failures come back at once, each with examples.
+
+    A failure is `{column, check, message, failing_rows, examples: [{row, line?, value}]}`;
+    `failing_rows` is None when the check is about the column as a whole (missing,
+    unexpected, of the wrong type). `line` is the CSV line of a row (header = line 1).
+    """
+    import pandera.errors
+
+    try:
+        schema.validate(df, lazy=True)
+    except pandera.errors.SchemaErrors as exc:
+        failures = _group_failures(exc.failure_cases, schema, is_csv=file.lower().endswith(".csv"))
+        return SchemaReport(checks=count_checks(schema), failures=failures)
+    except Exception as exc:  # the team's schema itself is broken, not the data
+        raise SpecError(
+            f"running the schema failed: {type(exc).__name__}: {exc}",
+            field="data.schema",
+            hint="fix the pandera schema",
+        ) from None
+    return SchemaReport(checks=count_checks(schema))
+
+
+def _group_failures(cases: pd.DataFrame, schema: Any, *, is_csv: bool) -> list[dict[str, Any]]:
+    import pandas as pd
+
+    order = {name: i for i, name in enumerate(schema.columns)}
+    # pandera reports a missing or unexpected column with the column name as the failure case.
+    whole_column = {
+        "column_in_dataframe": "column is missing",
+        "column_in_schema": "unexpected column (not in the schema)",
+    }
+    dtype_columns = {
+        str(row.column) for row in cases.itertuples() if str(row.check).startswith("dtype(")
+    }
+    groups: dict[tuple[str | None, str], list[tuple[Any, Any]]] = {}
+    for row in cases.itertuples():
+        check = str(row.check)
+        column = str(row.failure_case) if check in whole_column else row.column
+        column = (
+            None
+            if column is None or (not isinstance(column, str) and pd.isna(column))
+            else str(column)
+        )
+        index = None if row.index is None or pd.isna(row.index) else int(row.index)
+        # A check that could not run because the column has the wrong type adds nothing.
+        if column in dtype_columns and not check.startswith("dtype(") and index is None:
+            continue
+        groups.setdefault((column, check), []).append((index, row.failure_case))
+
+    failures = []
+    for (column, check), items in groups.items():
+        rows = sorted({i for i, _ in items if i is not None})
+        examples = []
+        for index, value in sorted(
+            ((i, v) for i, v in items if i is not None), key=lambda iv: iv[0]
+        )[:EXAMPLES]:
+            example: dict[str, Any] = {"row": index, "value": _jsonable(value)}
+            if is_csv:
+                example["line"] = index + 2
+            examples.append(example)
+        failures.append(
+            {
+                "column": column,
+                "check": check,
+                "failing_rows": len(rows) if rows else None,
+                "examples": examples,
+                "message": _describe(column, check, rows, examples, items, whole_column),
+            }
+        )
+    failures.sort(
+        key=lambda f: (
+            f["check"] not in whole_column,
+            order.get(f["column"], len(order)),
+            f["check"],
+        )
+    )
+    return failures
+
+
+def _describe(
+    column: str | None,
+    check: str,
+    rows: list[int],
+    examples: list[dict[str, Any]],
+    items: list[tuple[Any, Any]],
+    whole_column: dict[str, str],
+) -> str:
+    subject = f"column '{column}'" if column else "the table"
+    if check in whole_column:
+        return f"{subject}: {whole_column[check]}"
+    short = check if len(check) <= _CHECK_TEXT else check[: _CHECK_TEXT - 1] + "…"
+    if not rows:  # about the column as a whole, e.g. its dtype
+        found = ", ".join(str(v) for _, v in items[:EXAMPLES])
+        if check.startswith("dtype("):
+            return f"{subject} has type {found}, expected {check.removeprefix('dtype(')[:-1]}"
+        return f"{subject} fails {short} ({found})"
+    where = "line" if examples and "line" in examples[0] else "row"
+    shown = ", ".join(f"{where} {e[where]}: {e['value']!r}" for e in examples)
+    plural = "row" if len(rows) == 1 else "rows"
+    return f"{subject} fails {short} in {len(rows)} {plural} (e.g. {shown})"
+
+
+def _jsonable(value: Any) -> Any:
+    """A failure case as JSON: numbers and strings as they are, NaN as None, others as text."""
+    import math
+
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, bool | int | float | str):
+        return value
+    item = getattr(value, "item", None)  # numpy scalars
+    if callable(item):
+        return _jsonable(item())
+    return str(value)
+
+
+# -- profile, split, leakage ---------------------------------------------------
+
+
+def profile(df: pd.DataFrame, target: str) -> dict[str, Any]:
+    """Rows, columns, missing values per column (non-zero only) and class balance."""
+    missing = {str(k): int(v) for k, v in df.isna().sum().items() if v}
+    balance = None
+    if target in df.columns:
+        counts = df[target].value_counts(dropna=False).sort_index()
+        balance = {
+            str(label): {"count": int(n), "fraction": round(float(n) / len(df), 4)}
+            for label, n in counts.items()
+        }
+    return {
+        "rows": len(df),
+        "columns": len(df.columns),
+        "missing": missing,
+        "missing_total": sum(missing.values()),
+        "class_balance": balance,
+    }
+
+
+def split(spec: PipelineSpec, df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Train and test rows, the same for the same data and spec (seed, fraction, stratify)."""
+    from sklearn.model_selection import train_test_split
+
+    stratify = df[spec.target] if spec.stratify else None
+    try:
+        train, test = train_test_split(
+            df, test_size=spec.test_fraction, random_state=spec.split_seed, stratify=stratify
+        )
+    except ValueError as exc:  # e.g. a class with a single row cannot be stratified
+        raise DataError(
+            f"cannot split the data: {exc}",
+            file=spec.path,
+            field="data.split",
+            hint="set data.split.stratify: false or add rows for the rare classes",
+        ) from None
+    return train, test
+
+
+def rows_digest(frame: pd.DataFrame, spec: PipelineSpec) -> str:
+    """sha256 of the sorted row ids (the id column, else the row index): which rows, not order."""
+    ids = frame[spec.id_column] if spec.id_column in frame.columns else frame.index
+    return sha256_bytes("\n".join(sorted(str(i) for i in ids)).encode("utf-8"))
+
+
+def split_summary(spec: PipelineSpec, train: pd.DataFrame, test: pd.DataFrame) -> dict[str, Any]:
+    """What evaluate and report state about the split: sizes, settings, row-id digests."""
+    return {
+        "train_rows": len(train),
+        "test_rows": len(test),
+        "test_fraction": spec.test_fraction,
+        "seed": spec.split_seed,
+        "stratify": spec.stratify,
+        "train_ids_sha256": rows_digest(train, spec),
+        "test_ids_sha256": rows_digest(test, spec),
+    }
+
+
+def leakage_check(train: pd.DataFrame, test: pd.DataFrame, spec: PipelineSpec) -> dict[str, Any]:
+    """Test rows that training also saw: by id, and by identical feature vector."""
+    import pandas as pd
+
+    id_col = spec.id_column if spec.id_column in train.columns else None
+    result: dict[str, Any] = {"id_column": id_col}
+    leaked: set[Any] = set()
+    if id_col is not None:
+        shared = test[test[id_col].isin(set(train[id_col]))]
+        result["by_id"] = len(shared)
+        result["id_examples"] = [_jsonable(v) for v in shared[id_col].head(EXAMPLES)]
+        leaked.update(shared.index)
+    features = [c for c in train.columns if c not in {id_col, spec.target}]
+    # Row hashes instead of a merge: one pass per side, and NaN equals NaN as in a file.
+    train_hashes = set(pd.util.hash_pandas_object(train[features], index=False))
+    test_hashes = pd.util.hash_pandas_object(test[features], index=False)
+    dup = test[test_hashes.isin(train_hashes).to_numpy()]
+    result["by_features"] = len(dup)
+    label = dup[id_col] if id_col else dup.index.to_series()
+    result["feature_examples"] = [_jsonable(v) for v in label.head(EXAMPLES)]
+    leaked.update(dup.index)
+    result["leaked_rows"] = len(leaked)
+    return result
+
+
+# -- the command -----------------------------------------------------------------
+
+
+def cli_data_test(project: Project, args: argparse.Namespace) -> CommandResult:
+    """`modelops data-test MODEL [--data PATH]`."""
+    import pandera.pandas as pa
+
+    from modelops.modelapi import import_object
+    from modelops.spec import load_pipeline
+
+    spec = load_pipeline(project, args.model)
+    override: Path | None = getattr(args, "data", None)
+    path = resolve_data_path(project, spec, override)
+    display = project.relative(path) if override is not None else spec.data_path
+    schema = import_object(project, spec.data_schema, file=spec.path, field_name="data.schema")
+    if not isinstance(schema, pa.DataFrameSchema):
+        raise SpecError(
+            f"'{spec.data_schema}' is a {type(schema).__name__}, not a pandera DataFrameSchema",
+            file=spec.path,
+            field="data.schema",
+        )
+    frame = load_frame(path, display=display)
+    digest = data_digest(path)
+    if override is None and spec.data_sha256 and digest != spec.data_sha256:
+        raise DataError(
+            f"sha256 {digest[:12]}… differs from the pinned {spec.data_sha256[:12]}…",
+            file=display,
+            field="data.sha256",
+            hint=f"if the change is intended, update data.sha256 in {spec.path}",
+        )
+    try:
+        report = run_schema(schema, frame, display)
+    except SpecError as exc:
+        exc.file = str(spec.path)
+        raise
+    stats = profile(frame, spec.target)
+    data: dict[str, Any] = {
+        "model": spec.name,
+        "file": display,
+        "sha256": digest,
+        "profile": stats,
+        "schema": {
+            "name": spec.data_schema,
+            "checks": report.checks,
+            "passed": report.passed,
+            "failures": report.failures,
+        },
+        "split": None,
+        "leakage": None,
+    }
+    summary = [
+        f"data-test {spec.name}: {display}",
+        f"  rows {stats['rows']}, columns {stats['columns']}, sha256 {digest[:12]}…",
+    ]
+    error: DataError | None = None
+    if report.passed:
+        train, test = split(spec, frame)
+        data["split"] = split_summary(spec, train, test)
+        leak = leakage_check(train, test, spec)
+        data["leakage"] = leak
+        summary += [
+            f"  schema: {report.checks} checks passed",
+            f"  class balance: {_balance_text(stats['class_balance'])}",
+            f"  missing values: {_missing_text(stats['missing'])}",
+            f"  split: train {len(train)} / test {len(test)} (seed {spec.split_seed}"
+            f"{', stratified' if spec.stratify else ''})",
+            f"  leakage: {leak['leaked_rows']} test rows seen in training",
+        ]
+        if leak["leaked_rows"]:
+            error = DataError(
+                f"{leak['leaked_rows']} test rows also appear in training "
+                f"({leak.get('by_id', 0)} by id, "
+                f"{leak['by_features']} by identical features)",
+                file=display,
+                field=leak["id_column"],
+                hint="remove duplicate rows so that the test split measures unseen data",
+            )
+    else:
+        failures = report.failures
+        summary.append(f"  schema: {len(failures)} failing check(s) of {report.checks}:")
+        summary += [f"    - {f['message']}" for f in failures]
+        first = failures[0]
+        more = f"; {len(failures) - 1} more failing check(s)" if len(failures) > 1 else ""
+        result_path = getattr(args, "result", None) or (
+            project.results_dir(spec.name) / "data-test.json"
+        )
+        # The error already names the column (its field); say the rest once.
+        what = first["message"].removeprefix(f"column '{first['column']}'").lstrip(": ")
+        error = DataError(
+            f"{what}{more}",
+            file=display,
+            field=first["column"],
+            hint=f"all failures are listed above and in {project.relative(Path(result_path))}; "
+            f"fix the data or the schema ({spec.data_schema})",
+        )
+    data["passed"] = error is None
+    return CommandResult(
+        command="data-test",
+        subject=spec.name,
+        data=data,
+        summary=summary,
+        exit_code=0 if error is None else error.exit_code,
+        error=error,
+    )
+
+
+def _balance_text(balance: dict[str, Any] | None) -> str:
+    if not balance:
+        return "n/a (no target column)"
+    return ", ".join(f"{k}: {v['fraction']:.1%}" for k, v in balance.items())
+
+
+def _missing_text(missing: dict[str, int]) -> str:
+    if not missing:
+        return "none"
+    return ", ".join(f"{k} {v}" for k, v in missing.items())
