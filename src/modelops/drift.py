@@ -1,0 +1,256 @@
+"""Drift: compare recent data with the training data of the version an environment runs.
+
+The reference is the spec's data file, accepted only if its sha256 equals the
+`data_sha256` recorded for the version (otherwise the comparison would be against
+data the model never saw). Per feature, the spec's `drift.test`:
+
+- `psi` (population stability index): numeric features in deciles of the
+  reference, categorical features by category frequency; drift when PSI > threshold;
+- `ks`: numeric features by the two-sample Kolmogorov–Smirnov statistic (scipy);
+  categorical features by the largest absolute difference of category frequencies,
+  the same statistic for a distribution without an order.
+
+Drift is found when at least `min_drifted_features` features cross the threshold;
+the command then writes its report and exits 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from modelops.errors import DataError, InputError, PromotionError
+from modelops.fsutil import atomic_write_text, sha256_file
+from modelops.project import Project
+from modelops.results import CommandResult
+from modelops.spec import DriftSpec, load_manifest, load_pipeline
+
+BINS = 10
+# Empty bins would make PSI infinite; this floor is the customary one.
+EPSILON = 1e-4
+
+
+def _psi(expected: list[float], actual: list[float]) -> float:
+    total = 0.0
+    for e, a in zip(expected, actual, strict=True):
+        e, a = max(e, EPSILON), max(a, EPSILON)
+        total += (a - e) * math.log(a / e)
+    return total
+
+
+def numeric_psi(reference: Any, recent: Any) -> float:
+    """PSI over the reference's quantile bins (open-ended outer bins catch new ranges)."""
+    import numpy as np
+
+    ref = reference.dropna().to_numpy(dtype=float)
+    new = recent.dropna().to_numpy(dtype=float)
+    if len(ref) == 0 or len(new) == 0:
+        return 0.0
+    edges = np.unique(np.quantile(ref, np.linspace(0, 1, BINS + 1))[1:-1])
+    expected = np.bincount(np.searchsorted(edges, ref, side="right"), minlength=len(edges) + 1)
+    actual = np.bincount(np.searchsorted(edges, new, side="right"), minlength=len(edges) + 1)
+    return _psi(list(expected / len(ref)), list(actual / len(new)))
+
+
+def _frequencies(reference: Any, recent: Any) -> tuple[list[float], list[float]]:
+    ref = reference.astype("string").fillna("<missing>").value_counts(normalize=True)
+    new = recent.astype("string").fillna("<missing>").value_counts(normalize=True)
+    categories = sorted(set(ref.index) | set(new.index))
+    return (
+        [float(ref.get(c, 0.0)) for c in categories],
+        [float(new.get(c, 0.0)) for c in categories],
+    )
+
+
+def categorical_psi(reference: Any, recent: Any) -> float:
+    expected, actual = _frequencies(reference, recent)
+    return _psi(expected, actual)
+
+
+def numeric_ks(reference: Any, recent: Any) -> float:
+    from scipy.stats import ks_2samp
+
+    ref, new = reference.dropna(), recent.dropna()
+    if len(ref) == 0 or len(new) == 0:
+        return 0.0
+    return float(ks_2samp(ref.to_numpy(dtype=float), new.to_numpy(dtype=float)).statistic)
+
+
+def categorical_distance(reference: Any, recent: Any) -> float:
+    expected, actual = _frequencies(reference, recent)
+    return max(abs(e - a) for e, a in zip(expected, actual, strict=True))
+
+
+def compare(reference: Any, recent: Any, drift: DriftSpec) -> list[dict[str, Any]]:
+    """One row per feature: the statistic, the threshold and whether it drifted."""
+    import pandas as pd
+
+    rows = []
+    for feature in drift.features:
+        ref, new = reference[feature], recent[feature]
+        numeric = pd.api.types.is_numeric_dtype(ref) and pd.api.types.is_numeric_dtype(new)
+        if drift.test == "ks":
+            value = numeric_ks(ref, new) if numeric else categorical_distance(ref, new)
+            method = "ks" if numeric else "max frequency difference"
+        else:
+            value = numeric_psi(ref, new) if numeric else categorical_psi(ref, new)
+            method = "psi (deciles)" if numeric else "psi (categories)"
+        rows.append(
+            {
+                "feature": feature,
+                "kind": "numeric" if numeric else "categorical",
+                "method": method,
+                "statistic": round(value, 6),
+                "threshold": drift.threshold,
+                "drifted": value > drift.threshold,
+            }
+        )
+    return rows
+
+
+def _read(path: Path, columns: list[str], what: str) -> Any:
+    import pandas as pd
+
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise InputError(
+            f"unsupported {what} format '{suffix}'", file=path, hint=".csv or .parquet"
+        )
+    if not path.is_file():
+        raise InputError(f"{what} not found", file=path)
+    try:
+        if suffix == ".csv":
+            header = list(pd.read_csv(path, nrows=0).columns)
+        else:
+            import pyarrow.parquet as pq
+
+            header = pq.read_schema(path).names
+        missing = [c for c in columns if c not in header]
+        if missing:
+            raise DataError(
+                f"{what} lacks the drift feature(s) {missing}",
+                file=path,
+                field=missing[0],
+                hint="drift.features in the spec name the columns compared",
+            )
+        if suffix == ".csv":
+            return pd.read_csv(path, usecols=columns)
+        return pd.read_parquet(path, columns=columns)
+    except (ValueError, OSError) as exc:
+        raise DataError(f"cannot read {what}: {str(exc).splitlines()[0]}", file=path) from None
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    head = "⚠️ drift detected" if report["drift"] else "✅ no drift"
+    lines = [
+        f"# Drift: {report['model']} in {report['env']} (v{report['version']})",
+        "",
+        f"{head}: {report['drifted']} of {len(report['features'])} feature(s) past the "
+        f"threshold (drift when ≥ {report['min_drifted_features']}).",
+        "",
+        f"Reference: `{report['reference']}` (sha256 {report['reference_sha256'][:12]}, "
+        f"{report['reference_rows']} rows). Recent: `{report['input']}` "
+        f"({report['input_rows']} rows).",
+        "",
+        "| feature | kind | test | statistic | threshold | drifted |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in report["features"]:
+        lines.append(
+            f"| {row['feature']} | {row['kind']} | {row['method']} | {row['statistic']:.4f} "
+            f"| {row['threshold']} | {'**yes**' if row['drifted'] else 'no'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def check_drift(project: Project, model: str, env: str, source: Path) -> dict[str, Any]:
+    spec = load_pipeline(project, model)
+    if spec.drift is None:
+        raise InputError(
+            "the spec has no drift section",
+            file=spec.path,
+            field="drift",
+            hint="add drift.features (and test, threshold) to the spec",
+        )
+    manifest = load_manifest(project, env, model)
+    if manifest is None:
+        raise PromotionError(
+            f"'{env}' does not run '{model}'; nothing to compare against",
+            file=project.relative(project.manifest_path(env, model)),
+            hint=f"promote {model} into {env} first",
+        )
+    if spec.is_remote_data:
+        raise InputError(
+            "drift needs the training data locally",
+            file=spec.path,
+            field="data.path",
+            hint="download the pinned object into the checkout first",
+        )
+    reference_path = spec.data_file(project)
+    if not reference_path.is_file():
+        raise InputError("training data not found", file=spec.path, field="data.path")
+    actual = sha256_file(reference_path)
+    expected = manifest.raw["data_sha256"]
+    if actual != expected:
+        raise DataError(
+            f"the training data changed since v{manifest.version} was trained "
+            f"(sha256 {actual[:12]}, the version recorded {expected[:12]})",
+            file=project.relative(reference_path),
+            field="data_sha256",
+            hint=f"check out the data of commit {manifest.raw.get('source_commit', '?')[:12]} "
+            "to compare against the real reference, or retrain",
+        )
+    features = list(spec.drift.features)
+    reference = _read(reference_path, features, "training data")
+    recent = _read(source, features, "input")
+    if len(recent) == 0:
+        raise DataError("input has no rows", file=source)
+    rows = compare(reference, recent, spec.drift)
+    drifted = sum(1 for r in rows if r["drifted"])
+    return {
+        "model": model,
+        "env": env,
+        "version": manifest.version,
+        "test": spec.drift.test,
+        "reference": project.relative(reference_path),
+        "reference_sha256": actual,
+        "reference_rows": len(reference),
+        "input": str(source),
+        "input_rows": len(recent),
+        "features": rows,
+        "drifted": drifted,
+        "min_drifted_features": spec.drift.min_drifted_features,
+        "drift": drifted >= spec.drift.min_drifted_features,
+    }
+
+
+def cli_drift(project: Project, args: argparse.Namespace) -> CommandResult:
+    report = check_drift(project, args.model, args.env, args.input)
+    folder = project.state_dir / "reports" / args.model
+    md_path = folder / f"drift-{args.env}.md"
+    json_path = folder / f"drift-{args.env}.json"
+    atomic_write_text(json_path, json.dumps(report, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(md_path, render_markdown(report))
+    report["report"] = project.relative(md_path)
+    worst = sorted(report["features"], key=lambda r: -r["statistic"])
+    summary = [
+        f"{args.model} in {args.env}: "
+        + ("drift detected" if report["drift"] else "no drift")
+        + f" ({report['drifted']}/{len(worst)} feature(s) past {worst[0]['threshold']})",
+        *(
+            f"  {r['feature']:<20} {r['method']:<26} {r['statistic']:.4f}"
+            + ("  DRIFT" if r["drifted"] else "")
+            for r in worst
+        ),
+        f"report: {report['report']}",
+    ]
+    return CommandResult(
+        command="drift",
+        subject=args.model,
+        data=report,
+        summary=summary,
+        exit_code=3 if report["drift"] else 0,
+    )

@@ -1,0 +1,220 @@
+"""Batch scoring from the bundle an environment serves: verified, validated, streamed.
+
+The bundle named by the environment's `live.json` is fetched from the serving store
+and its tree digest checked before anything in it is deserialised. The input is read
+in chunks (CSV `chunksize`, Parquet record batches), each chunk validated against the
+model's pandera schema (the target column is optional when scoring) and scored; the
+predictions are appended to a temporary file that replaces `--output` only when every
+chunk succeeded. Memory stays flat in the size of the input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from modelops.errors import DataError, InputError, PromotionError
+from modelops.project import Project
+from modelops.results import CommandResult
+from modelops.spec import PipelineSpec, load_environment, load_pipeline
+from modelops.store import open_store
+
+SUPPORTED = (".csv", ".parquet")
+
+
+def live_entry(project: Project, model: str, env: str) -> tuple[Any, dict[str, Any]]:
+    """The environment's store and its `live.json` entry for `model`."""
+    env_spec = load_environment(project, env)
+    store = open_store(project, env, env_spec.store)
+    entry = store.read_live().get(model)
+    if not entry:
+        raise PromotionError(
+            f"'{model}' is not deployed in '{env}'",
+            file=f"{store.uri}/live.json",
+            field=model,
+            hint=f"promote it and run `modelops deploy {env}`",
+        )
+    return store, entry
+
+
+def scoring_schema(project: Project, spec: PipelineSpec) -> Any:
+    """The model's pandera schema without its target column: labels are unknown at scoring."""
+    from modelops.modelapi import import_object
+
+    schema = import_object(project, spec.data_schema, file=spec.path, field_name="data.schema")
+    if spec.target in getattr(schema, "columns", {}):
+        schema = schema.remove_columns([spec.target])
+    return schema
+
+
+def _suffix(path: Path, what: str) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED:
+        raise InputError(
+            f"unsupported {what} format '{suffix or '(none)'}'",
+            file=path,
+            hint="use .csv or .parquet",
+        )
+    return suffix
+
+
+def read_chunks(path: Path, chunk_size: int, columns: list[str] | None = None) -> Iterator[Any]:
+    """DataFrames of at most `chunk_size` rows from a CSV or Parquet file."""
+    import pandas as pd
+
+    suffix = _suffix(path, "input")
+    if not path.is_file():
+        raise InputError("input file not found", file=path, hint="check the --input path")
+    try:
+        if suffix == ".csv":
+            yield from pd.read_csv(path, chunksize=chunk_size, usecols=columns)
+        else:
+            import pyarrow.parquet as pq
+
+            with pq.ParquetFile(path) as parquet:
+                for batch in parquet.iter_batches(batch_size=chunk_size, columns=columns):
+                    yield batch.to_pandas()
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"cannot read the file: {detail}", file=path) from None
+
+
+def validate_chunk(schema: Any, chunk: Any, *, file: Path, first_row: int) -> Any:
+    """Validate one chunk (all failures at once); raise DataError naming rows and columns."""
+    import pandera.errors
+
+    try:
+        return schema.validate(chunk, lazy=True)
+    except pandera.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+        shown = []
+        for row in cases.head(3).to_dict(orient="records"):
+            where = _row(chunk, row.get("index"), first_row)
+            value = row.get("failure_case")
+            shown.append(f"{row.get('column')}: {row.get('check')} ({where}, value {value!r})")
+        column = str(cases["column"].iloc[0]) if len(cases) else None
+        raise DataError(
+            f"{len(cases)} schema check(s) failed: " + "; ".join(shown),
+            file=file,
+            field=column,
+            hint="the input must match the model's pandera schema (target column optional)",
+        ) from None
+
+
+def _row(chunk: Any, index: Any, first_row: int) -> str:
+    """`data row N` (1-based, across chunks) for a failure case, or `table` for a column check."""
+    try:
+        return f"data row {first_row + int(chunk.index.get_loc(index)) + 1}"
+    except (KeyError, TypeError, ValueError):
+        return "table"
+
+
+class _Writer:
+    """Appends prediction chunks to a temporary file; `commit` renames it into place."""
+
+    def __init__(self, output: Path) -> None:
+        self.output = output
+        self.suffix = _suffix(output, "output")
+        output.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
+        os.close(fd)
+        self.tmp = Path(tmp)
+        self.rows = 0
+        self._parquet: Any = None
+        self._csv: Any = None
+
+    def write(self, frame: Any) -> None:
+        if self.suffix == ".csv":
+            if self._csv is None:
+                self._csv = self.tmp.open("w", encoding="utf-8", newline="")
+            frame.to_csv(self._csv, index=False, header=self.rows == 0)
+        else:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if self._parquet is None:
+                self._parquet = pq.ParquetWriter(self.tmp, table.schema)
+            self._parquet.write_table(table)
+        self.rows += len(frame)
+
+    def _close(self) -> None:
+        if self._csv is not None:
+            self._csv.close()
+        if self._parquet is not None:
+            self._parquet.close()
+
+    def commit(self) -> None:
+        self._close()
+        self.tmp.replace(self.output)
+
+    def abort(self) -> None:
+        self._close()
+        self.tmp.unlink(missing_ok=True)
+
+
+def predict_file(
+    project: Project, model: str, env: str, source: Path, output: Path, chunk_size: int
+) -> dict[str, Any]:
+    """Score `source` with the bundle `env` serves; write `output` only if every chunk passed."""
+    import pandas as pd
+
+    from modelops.bundle import load_verified
+
+    if chunk_size < 1:
+        raise InputError("must be at least 1", field="--chunk-size")
+    spec = load_pipeline(project, model)
+    store, entry = live_entry(project, model, env)
+    _suffix(source, "input")
+    writer = None
+    with tempfile.TemporaryDirectory(prefix="modelops-serve-") as tmp:
+        bundle_dir = store.fetch_bundle(model, entry["sha256"], Path(tmp))
+        # Verifies the digest first; nothing is deserialised from an altered bundle.
+        module, fitted, meta = load_verified(project, bundle_dir, entry["sha256"])
+        schema = scoring_schema(project, spec)
+        features = list(meta["features"])
+        writer = _Writer(output)
+        try:
+            first_row = 0
+            for chunk in read_chunks(source, chunk_size):
+                chunk = validate_chunk(schema, chunk, file=source, first_row=first_row)
+                scored = module.predict(fitted, chunk[features])
+                if spec.id_column and spec.id_column in chunk.columns:
+                    scored = pd.concat([chunk[[spec.id_column]], scored], axis=1)
+                writer.write(scored)
+                first_row += len(chunk)
+            if writer.rows == 0:
+                raise DataError("input has no rows", file=source)
+            writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
+    return {
+        "model": model,
+        "env": env,
+        "version": entry["version"],
+        "sha256": entry["sha256"],
+        "input": str(source),
+        "output": str(output),
+        "rows": writer.rows,
+        "chunk_size": chunk_size,
+    }
+
+
+def cli_predict(project: Project, args: argparse.Namespace) -> CommandResult:
+    outcome = predict_file(project, args.model, args.env, args.input, args.output, args.chunk_size)
+    return CommandResult(
+        command="predict",
+        subject=args.model,
+        data=outcome,
+        summary=[
+            f"{args.model}: scored {outcome['rows']} row(s) with v{outcome['version']} from "
+            f"{args.env} (sha256 {outcome['sha256'][:12]} verified) → {args.output}"
+        ],
+    )

@@ -1,0 +1,212 @@
+"""`modelops predict`: digest-verified, schema-validated, chunked batch scoring; safe loading."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from gitopsproject import commit, forget_models, make_project, modelops, register_version
+
+from modelops.fsutil import tree_digest
+from modelops.project import Project
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
+    proj = make_project(tmp_path / "proj")
+    monkeypatch.chdir(proj.root)
+    register_version(proj, tmp_path)
+    assert modelops(proj, "promote", "toy", "--to", "dev") == 0
+    commit(proj, "dev v1")
+    assert modelops(proj, "deploy", "dev") == 0
+    yield proj
+    forget_models()
+
+
+def _bundle(project: Project) -> Path:
+    live = json.loads((project.state_dir / "serving" / "dev" / "live.json").read_text())
+    return project.state_dir / "serving" / "dev" / "bundles" / "toy" / live["toy"]["sha256"]
+
+
+class _Exploit:
+    """Unpickling this creates a marker file: proof that code ran."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (os.mkdir, (str(self.marker),))
+
+
+def test_predict_streams_chunks_and_keeps_row_count(project: Project, tmp_path: Path) -> None:
+    """Scoring in chunks of 7 rows writes one prediction per input row, target optional."""
+    rows = "\n".join(f"{i / 50:.3f}" for i in range(50))
+    source = tmp_path / "batch.csv"
+    source.write_text("x\n" + rows + "\n")
+    out = tmp_path / "out" / "scores.csv"
+    assert (
+        modelops(
+            project,
+            "predict",
+            "toy",
+            "--env",
+            "dev",
+            "--input",
+            str(source),
+            "--output",
+            str(out),
+            "--chunk-size",
+            "7",
+        )
+        == 0
+    )
+    lines = out.read_text().splitlines()
+    assert lines[0] == "prediction,proba_0,proba_1"
+    assert len(lines) == 51
+
+
+def test_predict_parquet_round_trip(project: Project, tmp_path: Path) -> None:
+    """Parquet input is read by record batches and Parquet output written incrementally."""
+    import pandas as pd
+
+    source = tmp_path / "batch.parquet"
+    pd.DataFrame({"x": [i / 30 for i in range(30)], "y": [i % 2 for i in range(30)]}).to_parquet(
+        source, row_group_size=8
+    )
+    out = tmp_path / "scores.parquet"
+    assert (
+        modelops(
+            project,
+            "predict",
+            "toy",
+            "--env",
+            "dev",
+            "--input",
+            str(source),
+            "--output",
+            str(out),
+            "--chunk-size",
+            "8",
+        )
+        == 0
+    )
+    assert len(pd.read_parquet(out)) == 30
+
+
+def test_bad_input_names_the_column_and_writes_nothing(
+    project: Project, tmp_path: Path, capsys
+) -> None:
+    """A chunk that fails the schema ends with exit 2 naming the column; no output file remains."""
+    source = tmp_path / "batch.csv"
+    source.write_text("x\n0.1\n0.2\n0.3\nnot-a-number\n")
+    out = tmp_path / "scores.csv"
+    assert (
+        modelops(
+            project,
+            "predict",
+            "toy",
+            "--env",
+            "dev",
+            "--input",
+            str(source),
+            "--output",
+            str(out),
+            "--chunk-size",
+            "2",
+        )
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert "field 'x'" in err and "batch.csv" in err
+    assert not out.exists()
+    assert list(tmp_path.glob(".scores.csv.*")) == []
+
+
+def test_altered_served_bundle_is_refused_before_loading(
+    project: Project, tmp_path: Path, capsys
+) -> None:
+    """A pickle planted in the served bundle is never unpickled: the digest check refuses first."""
+    marker = tmp_path / "pwned"
+    model_file = _bundle(project) / "model" / "model.json"
+    model_file.write_bytes(pickle.dumps(_Exploit(marker)))
+    source = tmp_path / "batch.csv"
+    source.write_text("x\n0.5\n")
+    assert (
+        modelops(
+            project,
+            "predict",
+            "toy",
+            "--env",
+            "dev",
+            "--input",
+            str(source),
+            "--output",
+            str(tmp_path / "o.csv"),
+        )
+        == 2
+    )
+    assert "digest" in capsys.readouterr().err
+    assert not marker.exists()
+
+
+def test_pickle_with_matching_digest_is_still_refused(
+    project: Project, tmp_path: Path, capsys
+) -> None:
+    """Even with live.json re-pointed at the pickle's digest, the loader refuses pickle files."""
+    marker = tmp_path / "pwned"
+    bundle = _bundle(project)
+    (bundle / "model" / "model.pkl").write_bytes(pickle.dumps(_Exploit(marker)))
+    forged = tree_digest(bundle)
+    bundle.rename(bundle.parent / forged)
+    live_path = project.state_dir / "serving" / "dev" / "live.json"
+    live = json.loads(live_path.read_text())
+    live["toy"]["sha256"] = forged
+    live_path.write_text(json.dumps(live))
+    source = tmp_path / "batch.csv"
+    source.write_text("x\n0.5\n")
+    assert (
+        modelops(
+            project,
+            "predict",
+            "toy",
+            "--env",
+            "dev",
+            "--input",
+            str(source),
+            "--output",
+            str(tmp_path / "o.csv"),
+        )
+        == 2
+    )
+    assert "pickle" in capsys.readouterr().err
+    assert not marker.exists()
+    # status sees that the served bundle is not the one git pins.
+    assert modelops(project, "status", "--env", "dev") == 0
+    assert "live is v1, git wants v1" in capsys.readouterr().out
+
+
+def test_predict_refuses_an_environment_without_the_model(
+    project: Project, tmp_path: Path, capsys
+) -> None:
+    """Scoring from an environment that does not serve the model is refused with a hint."""
+    source = tmp_path / "batch.csv"
+    source.write_text("x\n0.5\n")
+    assert (
+        modelops(
+            project,
+            "predict",
+            "toy",
+            "--env",
+            "prod",
+            "--input",
+            str(source),
+            "--output",
+            str(tmp_path / "o.csv"),
+        )
+        == 2
+    )
+    assert "not deployed in 'prod'" in capsys.readouterr().err
