@@ -40,6 +40,7 @@ GLOBAL_PATHS = ("src/modelops/", "pyproject.toml")
 _SHARED_MODELS_PACKAGE = "src/models/"
 # `git diff` against the all-zero SHA (a push that created the branch) has no base.
 _NULL_SHA = re.compile(r"^0+$")
+_ANY_OUTPUT = {"matrix": "any", "cpu-matrix": "any-cpu", "gpu-matrix": "any-gpu"}
 
 
 @dataclass(frozen=True)
@@ -133,13 +134,32 @@ def touched_models(project: Project, files: list[str] | None) -> list[Touched]:
     return touched
 
 
-def _write_github_output(matrix: dict[str, Any], any_touched: bool) -> None:
+def split_matrices(touched: list[Touched], *, gpu_runners: bool) -> dict[str, dict[str, Any]]:
+    """`matrix` (every touched model), and the `cpu`/`gpu` matrices the workflow runs.
+
+    A model goes to `gpu` only when its spec asks for a GPU and runners may be
+    started; otherwise it trains on CPU (its row still says `compute: gpu`, so
+    the workflow can tell the reviewer why).
+    """
+    rows = [t.matrix_entry() for t in touched]
+    on_gpu = [r for r in rows if gpu_runners and r["compute"] == "gpu"]
+    return {
+        "matrix": {"include": rows},
+        "cpu-matrix": {"include": [r for r in rows if r not in on_gpu]},
+        "gpu-matrix": {"include": on_gpu},
+    }
+
+
+def _write_github_output(matrices: dict[str, dict[str, Any]]) -> None:
     output = os.environ.get("GITHUB_OUTPUT")
     if not output:
         return
     with Path(output).open("a", encoding="utf-8") as fh:
-        fh.write(f"matrix={json.dumps(matrix, separators=(',', ':'))}\n")
-        fh.write(f"any={'true' if any_touched else 'false'}\n")
+        for name, matrix in matrices.items():
+            fh.write(f"{name}={json.dumps(matrix, separators=(',', ':'))}\n")
+            # `any`, `any-cpu`, `any-gpu`: a job's `if:` cannot test an empty matrix itself.
+            flag = _ANY_OUTPUT[name]
+            fh.write(f"{flag}={'true' if matrix['include'] else 'false'}\n")
 
 
 def _write_step_summary(touched: list[Touched], base: str, head: str) -> None:
@@ -157,12 +177,13 @@ def _write_step_summary(touched: list[Touched], base: str, head: str) -> None:
 
 
 def cli_changed(project: Project, args: argparse.Namespace) -> CommandResult:
-    """Print the JSON matrix of touched models; also set `matrix` and `any` step outputs."""
+    """Print the JSON matrix of touched models; in Actions also set the matrices as outputs."""
     base, head = str(args.base), str(args.head)
     files = changed_files(project, base, head)
     touched = touched_models(project, files)
-    matrix = {"include": [t.matrix_entry() for t in touched]}
-    _write_github_output(matrix, bool(touched))
+    matrices = split_matrices(touched, gpu_runners=getattr(args, "gpu_runners", "false") == "true")
+    matrix = matrices["matrix"]
+    _write_github_output(matrices)
     _write_step_summary(touched, base, head)
     for t in touched:
         print(f"{t.model}: touched by {t.reason}", file=sys.stderr)
@@ -175,7 +196,7 @@ def cli_changed(project: Project, args: argparse.Namespace) -> CommandResult:
             "base": base,
             "head": head,
             "files": files,
-            "matrix": matrix,
+            **matrices,
             "reasons": {t.model: t.reason for t in touched},
         },
         summary=[json.dumps(matrix, separators=(",", ":"))],

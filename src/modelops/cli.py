@@ -134,6 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--base", required=True, help="base commit (e.g. the PR base SHA)")
     p.add_argument("--head", default="HEAD", help="head commit (default: HEAD)")
+    p.add_argument(
+        "--gpu-runners",
+        choices=("true", "false"),
+        default="false",
+        help="GPU runners may be started for this change (provider configured, not a fork): "
+        "models whose spec asks for a GPU go to the gpu matrix, the rest to the cpu matrix",
+    )
 
     p = command(
         "promote",

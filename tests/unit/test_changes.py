@@ -179,7 +179,14 @@ def test_github_outputs_are_written(
     write(repo, "docs/index.md", "only docs\n")
     commit(repo)
     assert changed(capsys, base) == {"include": []}
-    assert output.read_text().splitlines() == ['matrix={"include":[]}', "any=false"]
+    assert output.read_text().splitlines() == [
+        'matrix={"include":[]}',
+        "any=false",
+        'cpu-matrix={"include":[]}',
+        "any-cpu=false",
+        'gpu-matrix={"include":[]}',
+        "any-gpu=false",
+    ]
     assert "No model is touched" in summary.read_text()
 
     write(repo, "data/alpha/rows.csv", "new rows\n")
@@ -218,3 +225,25 @@ def test_a_broken_spec_fails_with_its_file_and_field(
     err = capsys.readouterr().err
     assert "pipelines/beta.yaml" in err
     assert "train.compute.type" in err
+
+
+@pytest.mark.parametrize(
+    ("gpu_runners", "cpu", "gpu"), [("true", ["alpha"], ["beta"]), ("false", ["alpha", "beta"], [])]
+)
+def test_gpu_models_go_to_the_gpu_matrix_only_when_runners_may_start(
+    repo: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    gpu_runners: str,
+    cpu: list[str],
+    gpu: list[str],
+) -> None:
+    """Without a provider (or on a fork) a GPU model trains on CPU; with one it gets a runner."""
+    output = tmp_path / "output"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(output))
+    assert models(changed(capsys, "0" * 40, "--gpu-runners", gpu_runners)) == ["alpha", "beta"]
+    lines = dict(line.split("=", 1) for line in output.read_text().splitlines())
+    assert models(json.loads(lines["cpu-matrix"])) == cpu
+    assert models(json.loads(lines["gpu-matrix"])) == gpu
+    assert lines["any-gpu"] == ("true" if gpu else "false")
