@@ -204,12 +204,12 @@ def _digest_ok(directory: Path, expected: str) -> bool:
 def cli_evaluate(project: Project, args: argparse.Namespace) -> CommandResult:
     """Score the trained bundle, check every gate, compare with the prod champion."""
     from modelops import data
-    from modelops.train import frame_digest
+    from modelops.train import frame_digest, load_data
 
     spec = load_pipeline(project, args.model)
     trained = read_result(project, spec.name, "train", needed_by="evaluate")
     module, model, meta = bundle.load_verified(project, Path(trained["bundle"]), trained["sha256"])
-    frame = data.load_frame(project, spec)
+    frame, _ = load_data(project, spec)
     _, test = data.split(spec, frame)
     split_digest = frame_digest(test)
     if split_digest != trained.get("test_split_sha256"):

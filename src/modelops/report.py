@@ -25,6 +25,7 @@ from modelops.spec import HIGHER_IS_BETTER
 
 FIGSIZE = (5.0, 4.0)
 DPI = 100
+MAX_FAILURES = 10
 # Characters that carry meaning in GitHub-flavoured markdown (after HTML escaping).
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
 
@@ -87,41 +88,54 @@ def metrics_table(evaluation: dict[str, Any]) -> list[str]:
 
 
 def data_section(data_test: dict[str, Any] | None) -> list[str]:
+    """The data-test result (`modelops data-test`): schema failures, profile, split, leakage."""
     if data_test is None:
         return ["_No data-test result: run `modelops data-test` first._"]
-    failures = data_test.get("failures") or []
-    ok = not failures and data_test.get("exit_code", 0) == 0
+    schema = data_test.get("schema") or {}
+    profile = data_test.get("profile") or {}
+    failures = schema.get("failures") or []
+    mark = "✅" if data_test.get("passed") else "❌"
     lines = [
-        f"{'✅' if ok else '❌'} **{len(failures)} schema failure(s)** on "
-        f"{fmt_int(data_test.get('rows'))} rows; data sha256 {code(data_test.get('sha256', '—'))}",
+        f"{mark} {fmt_int(schema.get('checks'))} schema checks, **{len(failures)} failing** on "
+        f"{fmt_int(profile.get('rows'))} rows of {code(data_test.get('file', '—'))}, "
+        f"sha256 {code(data_test.get('sha256', '—'))}",
+        "",
     ]
-    for failure in failures[:10]:
-        if isinstance(failure, dict):
-            detail = ", ".join(f"{esc(k)}: {esc(v)}" for k, v in sorted(failure.items()))
-        else:
-            detail = esc(failure)
-        lines.append(f"- {detail}")
-    if len(failures) > 10:
-        lines.append(f"- … and {len(failures) - 10} more (see data-test.json)")
-    balance = data_test.get("class_balance") or data_test.get("balance")
+    for failure in failures[:MAX_FAILURES]:
+        text = failure.get("message", failure) if isinstance(failure, dict) else failure
+        lines.append(f"- ❌ {esc(text)}")
+    if len(failures) > MAX_FAILURES:
+        lines.append(f"- … and {len(failures) - MAX_FAILURES} more (see data-test.json)")
+    balance = profile.get("class_balance")
     if isinstance(balance, dict) and balance:
-        parts = ", ".join(f"{esc(k)}: {fmt(v)}" for k, v in sorted(balance.items(), key=str))
-        lines.append(f"- class balance: {parts}")
-    leakage = data_test.get("leakage")
-    if leakage is not None:
-        lines.append(f"- train/test leakage: {_leakage_text(leakage)}")
-    missing = data_test.get("missing")
+        parts = [
+            f"{esc(label)}: {_fraction(share)}" for label, share in sorted(balance.items(), key=str)
+        ]
+        lines.append(f"- class balance: {', '.join(parts)}")
+    missing = profile.get("missing")
     if isinstance(missing, dict):
-        nonzero = {k: v for k, v in missing.items() if v}
-        text = ", ".join(f"{esc(k)}: {fmt_int(v)}" for k, v in sorted(nonzero.items())) or "none"
-        lines.append(f"- missing values: {text}")
+        text = ", ".join(f"{esc(k)}: {fmt_int(v)}" for k, v in sorted(missing.items()) if v)
+        lines.append(f"- missing values: {text or 'none'}")
+    split = data_test.get("split")
+    if isinstance(split, dict):
+        lines.append(
+            f"- split: train {fmt_int(split.get('train_rows'))} / test "
+            f"{fmt_int(split.get('test_rows'))} (seed {fmt_int(split.get('seed'))})"
+        )
+    leakage = data_test.get("leakage")
+    if isinstance(leakage, dict):
+        lines.append(
+            f"- leakage: {fmt_int(leakage.get('leaked_rows'))} test rows seen in training "
+            f"({fmt_int(leakage.get('by_id', 0))} by id, "
+            f"{fmt_int(leakage.get('by_features'))} by identical features)"
+        )
     return lines
 
 
-def _leakage_text(leakage: Any) -> str:
-    if isinstance(leakage, dict):
-        return ", ".join(f"{esc(k)}: {esc(v)}" for k, v in sorted(leakage.items())) or "—"
-    return esc(leakage)
+def _fraction(share: Any) -> str:
+    if isinstance(share, dict) and isinstance(share.get("fraction"), int | float):
+        return f"{share['fraction']:.1%}"
+    return esc(share)
 
 
 def fmt_int(value: Any) -> str:

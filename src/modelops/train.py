@@ -17,6 +17,7 @@ import random
 import shutil
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import metadata
@@ -25,6 +26,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from modelops import __version__, bundle, registry
+from modelops.errors import DataError
 from modelops.fsutil import sha256_file, tree_digest
 from modelops.modelapi import TrainContext, load_model_module
 from modelops.project import Project
@@ -125,6 +127,23 @@ def job_key(spec: PipelineSpec, data_sha256: str) -> str:
     return f"{data_sha256[:16]}-{sha256_json({'params': spec.params, 'seed': spec.seed})[:16]}"
 
 
+def load_data(project: Project, spec: PipelineSpec) -> tuple[pd.DataFrame, str]:
+    """The spec's data and its sha256, refusing data that differs from a pinned digest."""
+    from modelops import data
+
+    path = data.resolve_data_path(project, spec)
+    frame = data.load_frame(path, display=spec.data_path)
+    digest = data.data_digest(path)
+    if spec.data_sha256 and digest != spec.data_sha256:
+        raise DataError(
+            f"sha256 {digest[:12]}… differs from the pinned {spec.data_sha256[:12]}…",
+            file=spec.data_path,
+            field="data.sha256",
+            hint=f"if the change is intended, update data.sha256 in {spec.path}",
+        )
+    return frame, digest
+
+
 class _Timer:
     def __init__(self) -> None:
         self.timings: dict[str, float] = {}
@@ -161,7 +180,11 @@ def _log_signature(module: ModuleType, model: Any, example: pd.DataFrame, scratc
     from mlflow.models import Model, infer_signature
 
     predictions = module.predict(model, example)
-    signature = infer_signature(example, predictions)
+    with warnings.catch_warnings():
+        # MLflow's hint about integer columns and missing values is for its own
+        # serving layer, which never reads these models; keep the CLI output clean.
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema", category=UserWarning)
+        signature = infer_signature(example, predictions)
     folder = scratch / SIGNATURE_ARTIFACT_PATH
     folder.mkdir(parents=True)
     payload = json.loads(example.to_json(orient="split", index=False))
@@ -194,13 +217,10 @@ def cli_train(project: Project, args: argparse.Namespace) -> CommandResult:
     spec = load_pipeline(project, args.model)
     module = load_model_module(project, spec.entrypoint, file=spec.path)
     with timer("load_data"):
-        frame = data.load_frame(project, spec)
-        data_sha256 = (
-            spec.data_sha256 if spec.is_remote_data else sha256_file(spec.data_file(project))
-        )
+        frame, data_sha256 = load_data(project, spec)
     identity = {
         "commit": project.git_commit(),
-        "data_sha256": data_sha256 or "",
+        "data_sha256": data_sha256,
         "params_sha256": sha256_json(spec.params),
         "spec_sha256": sha256_file(project.root / spec.path),
     }

@@ -1,0 +1,138 @@
+"""`modelops demo`: the whole model loop on the example models, in a scratch repository.
+
+The scratch folder gets a copy of pipelines/, environments/, data/ and src/models/,
+its own git history and its own embedded MLflow under `.modelops/`; the user's
+checkout and any configured tracking server are never touched. The loop is a
+list of `Step`s, each one `modelops` command line, so later stages (promote,
+deploy, predict, drift) are added by appending steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from modelops.errors import InputError, ModelopsError
+from modelops.project import Project
+from modelops.results import CommandResult
+
+COPIED = ("pipelines", "environments", "data", "src/models")
+# Settings that would point the demo at the user's state instead of the scratch copy.
+ISOLATED_VARS = ("MLFLOW_TRACKING_URI", "MODELOPS_HOME", "MODELOPS_PROJECT", "MODELOPS_STORE")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One command of the loop; `argv(model)` builds it (per model) or `argv(None)` (once)."""
+
+    name: str
+    argv: Callable[[str | None], list[str]]
+    per_model: bool = True
+
+
+def default_steps() -> list[Step]:
+    """The PR path: validate → data-test → train → evaluate → register → report."""
+    return [
+        Step("validate", lambda _: ["validate"], per_model=False),
+        Step("data-test", lambda m: ["data-test", str(m)]),
+        Step("train", lambda m: ["train", str(m)]),
+        Step("evaluate", lambda m: ["evaluate", str(m)]),
+        Step("register", lambda m: ["register", str(m)]),
+        Step("report", lambda m: ["report", str(m)]),
+    ]
+
+
+def make_scratch(project: Project, workdir: Path) -> Project:
+    """Copy the model-facing parts of `project` into `workdir` and commit them."""
+    if workdir.exists() and any(workdir.iterdir()):
+        raise InputError(
+            "demo folder is not empty",
+            file=workdir,
+            field="--workdir",
+            hint="pass a new or empty folder (or none, for a temporary one)",
+        )
+    workdir.mkdir(parents=True, exist_ok=True)
+    for name in COPIED:
+        source = project.root / name
+        if source.exists():
+            shutil.copytree(
+                source, workdir / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+            )
+    (workdir / ".gitignore").write_text(".modelops/\n__pycache__/\n", encoding="utf-8")
+    identity = {
+        "GIT_AUTHOR_NAME": "modelops demo",
+        "GIT_AUTHOR_EMAIL": "demo@modelops.invalid",
+        "GIT_COMMITTER_NAME": "modelops demo",
+        "GIT_COMMITTER_EMAIL": "demo@modelops.invalid",
+    }
+    env = {**os.environ, **identity}
+    for argv in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "demo: initial"]):
+        subprocess.run(["git", *argv], cwd=workdir, check=True, env=env, capture_output=True)
+    return Project(workdir.resolve())
+
+
+@contextmanager
+def isolated_environment() -> Iterator[None]:
+    """Run with the embedded defaults, whatever the user's shell points at."""
+    saved = {name: os.environ.pop(name) for name in ISOLATED_VARS if name in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
+def run_steps(scratch: Project, steps: list[Step], models: list[str]) -> list[dict[str, object]]:
+    """Run each step for each model through the CLI; stop at the first failure."""
+    from modelops.cli import main
+
+    done: list[dict[str, object]] = []
+    for step in steps:
+        for model in models if step.per_model else [None]:
+            argv = ["-C", str(scratch.root), *step.argv(model)]
+            label = f"{step.name} {model}" if model else step.name
+            print(f"── {label}", flush=True)
+            start = time.perf_counter()
+            code = main(argv)
+            seconds = round(time.perf_counter() - start, 2)
+            done.append({"step": step.name, "model": model, "exit_code": code, "seconds": seconds})
+            if code != 0:
+                raise ModelopsError(
+                    f"demo stopped: `modelops {' '.join(step.argv(model))}` exited {code}",
+                    file=scratch.root,
+                    hint="the message above says why; the scratch folder is kept for a look",
+                )
+    return done
+
+
+def cli_demo(project: Project, args: argparse.Namespace) -> CommandResult:
+    """Build a scratch repository and run the loop on every example model in it."""
+    from modelops.spec import list_models
+
+    workdir: Path = args.workdir or Path(tempfile.mkdtemp(prefix="modelops-demo-"))
+    start = time.perf_counter()
+    with isolated_environment():
+        scratch = make_scratch(project, workdir.resolve())
+        models = list_models(scratch)
+        if not models:
+            where = project.relative(project.pipelines_dir)
+            raise InputError("no pipeline specs to run", file=where)
+        steps = run_steps(scratch, default_steps(), models)
+    reports = {m: str(scratch.state_dir / "reports" / m / "report.md") for m in models}
+    seconds = round(time.perf_counter() - start, 1)
+    summary = [f"demo: {len(steps)} steps for {', '.join(models)} in {seconds}s", "reports:"]
+    summary += [f"  {path}" for path in reports.values()]
+    return CommandResult(
+        "demo",
+        "demo",
+        {"workdir": str(scratch.root), "models": models, "steps": steps, "reports": reports,
+         "seconds": seconds},
+        summary,
+    )

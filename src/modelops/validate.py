@@ -1,0 +1,142 @@
+"""`modelops validate`: every spec, environment and manifest against its schema and the others.
+
+Beyond the JSON Schemas it checks what only the project can tell: the entrypoint
+imports and implements the model contract, the data schema reference resolves,
+the data file exists, the target and drift features are columns of that schema.
+All problems in all files are collected and printed as `file: field: message`,
+then one SpecError (exit 2) gives the count. Nothing is written on failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from modelops import spec as specs
+from modelops.errors import InputError, ModelopsError, SpecError
+from modelops.modelapi import import_object, load_model_module
+from modelops.project import Project
+from modelops.results import CommandResult
+
+
+def _schema_columns(schema: Any) -> set[str] | None:
+    """Column names a pandera DataFrameSchema declares (None when it is not one)."""
+    columns = getattr(schema, "columns", None)
+    return set(columns) if isinstance(columns, dict) else None
+
+
+def check_pipeline(project: Project, model: str) -> list[ModelopsError]:
+    """All problems of one pipeline spec; an empty list when it is sound."""
+    try:
+        pipeline = specs.load_pipeline(project, model)
+    except ModelopsError as err:
+        return [err]  # the shape is wrong: cross-references cannot be read reliably
+    problems: list[ModelopsError] = []
+    file = pipeline.path
+    try:
+        load_model_module(project, pipeline.entrypoint, file=file)
+    except ModelopsError as err:
+        problems.append(err)
+    columns: set[str] | None = None
+    try:
+        schema = import_object(project, pipeline.data_schema, file=file, field_name="data.schema")
+        columns = _schema_columns(schema)
+        if columns is None:
+            problems.append(
+                pipeline.field_error(
+                    "data.schema",
+                    f"'{pipeline.data_schema}' is a {type(schema).__name__}, not a pandera "
+                    "DataFrameSchema",
+                    hint="point it at a pandera.DataFrameSchema object",
+                )
+            )
+    except ModelopsError as err:
+        problems.append(err)
+    if not pipeline.is_remote_data:
+        data_file = pipeline.data_file(project)
+        if not data_file.is_file():
+            problems.append(
+                pipeline.field_error(
+                    "data.path",
+                    f"data file '{pipeline.data_path}' does not exist",
+                    hint="paths are relative to the project root",
+                )
+            )
+    if columns is not None:
+        for field_name, column in [("data.target", pipeline.target)] + (
+            [("data.id_column", pipeline.id_column)] if pipeline.id_column else []
+        ):
+            if column not in columns:
+                problems.append(
+                    pipeline.field_error(
+                        field_name,
+                        f"column '{column}' is not in the schema {pipeline.data_schema}",
+                        hint=f"schema columns: {', '.join(sorted(columns))}",
+                    )
+                )
+        for i, feature in enumerate(pipeline.drift.features if pipeline.drift else ()):
+            if feature not in columns:
+                problems.append(
+                    pipeline.field_error(
+                        f"drift.features[{i}]",
+                        f"'{feature}' is not a column of the schema {pipeline.data_schema}",
+                        hint=f"schema columns: {', '.join(sorted(columns))}",
+                    )
+                )
+    return problems
+
+
+def check_environments(project: Project) -> tuple[list[ModelopsError], int]:
+    """Problems of environment files and manifests, and how many files were read."""
+    problems: list[ModelopsError] = []
+    checked = 0
+    root = project.environments_dir
+    for env_dir in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
+        checked += 1
+        problems += _collect(partial(specs.load_environment, project, env_dir.name))
+        models_dir = env_dir / "models"
+        for manifest in sorted(models_dir.glob("*.yaml")) if models_dir.is_dir() else []:
+            checked += 1
+            problems += _collect(partial(specs.load_manifest, project, env_dir.name, manifest.stem))
+    return problems, checked
+
+
+def _collect(check: Callable[[], Any]) -> list[ModelopsError]:
+    try:
+        check()
+    except ModelopsError as err:
+        return [err]
+    return []
+
+
+def cli_validate(project: Project, args: argparse.Namespace) -> CommandResult | None:
+    """Check the named models (default: all), then every environment and manifest."""
+    models = list(args.models) or specs.list_models(project)
+    if not models:
+        raise InputError(
+            "no pipeline specs found",
+            file=project.relative(project.pipelines_dir),
+            hint="add pipelines/<model>.yaml",
+        )
+    problems: list[ModelopsError] = []
+    for model in models:
+        problems += check_pipeline(project, model)
+    env_problems, env_files = check_environments(project)
+    problems += env_problems
+    if problems:
+        for err in problems:
+            print(f"{err}" + (f" (hint: {err.hint})" if err.hint else ""), file=sys.stderr)
+        files = sorted({err.file or "?" for err in problems})
+        raise SpecError(
+            f"{len(problems)} problem(s) in {len(files)} file(s): {', '.join(files)}",
+            hint="fix the problems listed above and run `modelops validate` again",
+        )
+    return CommandResult(
+        "validate",
+        "project",
+        {"models": models, "environment_files": env_files, "problems": []},
+        [f"ok: {len(models)} pipeline spec(s) and {env_files} environment file(s) are valid"],
+    )
