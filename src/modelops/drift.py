@@ -98,6 +98,7 @@ def compare(reference: Any, recent: Any, drift: DriftSpec) -> list[dict[str, Any
         else:
             value = numeric_psi(ref, new) if numeric else categorical_psi(ref, new)
             method = "psi (deciles)" if numeric else "psi (categories)"
+        value = float(value)  # numpy scalars are not JSON
         rows.append(
             {
                 "feature": feature,
@@ -105,7 +106,7 @@ def compare(reference: Any, recent: Any, drift: DriftSpec) -> list[dict[str, Any
                 "method": method,
                 "statistic": round(value, 6),
                 "threshold": drift.threshold,
-                "drifted": value > drift.threshold,
+                "drifted": bool(value > drift.threshold),
             }
         )
     return rows
