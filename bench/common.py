@@ -78,6 +78,8 @@ def run_child(
             stdout=out.read().decode("utf-8", "replace"),
             stderr=err.read().decode("utf-8", "replace"),
         )
+    if sample.returncode == -9 and wall >= timeout_s:
+        raise BenchError(f"`{describe(argv)}` did not finish within {timeout_s:.0f} s")
     if check and sample.returncode != 0:
         raise BenchError(f"`{describe(argv)}` exited {sample.returncode}: {last_line(sample)}")
     return sample
@@ -91,7 +93,8 @@ def describe(argv: Sequence[str]) -> str:
 def last_line(sample: Sample) -> str:
     """The line that says what went wrong: the last one on stderr (or stdout)."""
     lines = (sample.stderr.strip() or sample.stdout.strip()).splitlines()
-    return lines[-1][:300] if lines else "no output"
+    errors = [line for line in lines if line.startswith("error:")]
+    return (errors or lines or ["no output"])[-1][:300]
 
 
 @dataclass(frozen=True)
@@ -125,10 +128,23 @@ def measure(
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
     timeout_s: float = 600.0,
+    budget_s: float | None = None,
 ) -> Timing:
-    """Run `argv` `warmup` times unrecorded (file cache, .pyc), then `repeat` times recorded."""
-    for _ in range(warmup):
-        run_child(argv, cwd=cwd, env=env, timeout_s=timeout_s)
+    """Run `argv` `warmup` times unrecorded (file cache, .pyc), then `repeat` times recorded.
+
+    With `budget_s`, a command so slow that the repeats would overrun the budget is run
+    fewer times (at least once; a slow warm-up run then counts as the one measurement).
+    """
+    warm: list[Sample] = [
+        run_child(argv, cwd=cwd, env=env, timeout_s=timeout_s) for _ in range(warmup)
+    ]
+    if budget_s is not None and warm:
+        each = warm[-1].wall_s
+        if each * (repeat + 1) > budget_s:
+            fits = int(budget_s // max(each, 1e-9)) - 1
+            if fits < 1:
+                return Timing((warm[-1],))
+            repeat = min(repeat, fits)
     return Timing(
         tuple(run_child(argv, cwd=cwd, env=env, timeout_s=timeout_s) for _ in range(repeat))
     )
