@@ -102,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="resume from the last checkpoint of an interrupted run (torch models)",
     )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="train even when train.json already holds a run of the same commit, data, "
+        "params and spec",
+    )
 
     p = command(
         "evaluate",
