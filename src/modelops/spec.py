@@ -170,7 +170,12 @@ def load_pipeline(project: Project, model: str) -> PipelineSpec:
             hint=f"known models: {known}",
         )
     rel = Path(project.relative(path))
-    doc = validate_document(read_yaml(path, what="pipeline spec"), "pipeline", rel)
+    try:
+        document = read_yaml(path, what="pipeline spec")
+    except InputError as exc:  # name the file as the other spec errors do: project-relative
+        exc.file = str(rel)
+        raise
+    doc = validate_document(document, "pipeline", rel)
     return _pipeline_from_doc(doc, rel)
 
 
