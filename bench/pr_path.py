@@ -102,9 +102,10 @@ def run(ctx: Context) -> Figure:
         fig.misses.append(
             f"the five steps add {fmt_s(overhead)} over the direct call; the slowest are "
             + ", ".join(f"{k} {fmt_s(v.wall_s)}" for k, v in slowest[:3])
-            + f". Much of it is per-process start-up: `import mlflow` alone takes {fmt_s(mlflow_import)} "
-            "here and most steps pay it, then open the sqlite store. Closing it: keep MLflow out of "
-            "data-test and report, and log to MLflow once per job rather than once per step."
+            + ". Much of it is per-process start-up: `import mlflow` alone takes "
+            f"{fmt_s(mlflow_import)} here and most steps pay it, then open the sqlite store. "
+            "Closing it: keep MLflow out of data-test and report, and log to MLflow once per "
+            "job rather than once per step."
         )
     return fig
 
