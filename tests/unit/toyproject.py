@@ -12,7 +12,7 @@ import textwrap
 from pathlib import Path
 
 TOY_MODEL = '''
-"""Majority-class model (test double of a team's model package)."""
+"""Majority-class model, its confidence set by params.bias (a test double of a model package)."""
 import json
 from pathlib import Path
 
@@ -27,12 +27,13 @@ def train(data, params, context):
 
 def predict(model, data):
     out = pd.DataFrame(index=data.index)
-    out["prediction"] = model["majority"]
     other = (1 - model["bias"]) / max(len(model["classes"]) - 1, 1)
     for label in model["classes"]:
         p = model["bias"] if label == model["majority"] else other
         out[f"proba_{label}"] = p + 0.001 * data["x"].rank(pct=True).to_numpy() * (
             1 if label == model["majority"] else -1)
+    probas = out[[f"proba_{c}" for c in model["classes"]]].to_numpy()
+    out.insert(0, "prediction", [model["classes"][i] for i in probas.argmax(axis=1)])
     return out
 
 def save(model, directory):
@@ -42,10 +43,10 @@ def load(directory):
     return json.loads((Path(directory) / "model.json").read_text())
 '''
 
-TOY_SCHEMA = '''
+TOY_SCHEMA = """
 import pandera.pandas as pa
 SCHEMA = pa.DataFrameSchema({"x": pa.Column(float), "y": pa.Column(int)})
-'''
+"""
 
 TOY_SPEC = """\
 name: toy
@@ -88,10 +89,16 @@ def write_toy(root: Path, *, spec: str = TOY_SPEC, rows: int = 200) -> Path:
 
 
 def git_commit_all(root: Path, message: str = "toy") -> None:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
     if not (root / ".git").exists():
         subprocess.run(["git", "init", "-q", "-b", "main"], cwd=root, check=True)
     subprocess.run(["git", "add", "-A"], cwd=root, check=True)
-    subprocess.run(["git", "commit", "-qm", message, "--allow-empty"], cwd=root, check=True,
-                   env=env)
+    subprocess.run(
+        ["git", "commit", "-qm", message, "--allow-empty"], cwd=root, check=True, env=env
+    )

@@ -1,0 +1,134 @@
+"""`modelops evaluate`: metrics, absolute gates, the prod champion on the same split."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from toyproject import git_commit_all, write_toy
+
+from modelops.cli import main
+from modelops.evaluate import check_gates
+from modelops.project import Project
+from modelops.spec import Gate
+
+
+@pytest.fixture
+def toy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    root = write_toy(tmp_path / "proj")
+    (root / ".gitignore").write_text(".modelops/\n__pycache__/\n")
+    git_commit_all(root)
+    monkeypatch.chdir(root)
+    yield Project(root)
+    for name in [m for m in sys.modules if m == "models" or m.startswith("models.")]:
+        del sys.modules[name]
+
+
+def _result(project: Project, command: str) -> dict:
+    return json.loads((project.results_dir("toy") / f"{command}.json").read_text())
+
+
+def _set_gate(project: Project, gate: str) -> None:
+    spec = project.pipeline_path("toy")
+    spec.write_text(spec.read_text().replace("accuracy: {min: 0.5, max_drop: 0.01}", gate))
+
+
+def test_failed_gate_exits_1_and_lists_it(toy: Project, capsys) -> None:
+    """A metric below its minimum: exit 1, the gate named, and evaluate.json still written."""
+    _set_gate(toy, "accuracy: {min: 0.99}")
+    assert main(["train", "toy"]) == 0
+    assert main(["evaluate", "toy"]) == 1
+    err = capsys.readouterr().err
+    assert "accuracy min 0.99" in err
+    result = _result(toy, "evaluate")
+    assert result["passed"] is False
+    assert result["gates"] == [
+        {
+            "metric": "accuracy",
+            "kind": "min",
+            "threshold": 0.99,
+            "value": result["metrics"]["accuracy"],
+            "passed": False,
+        }
+    ]
+    assert main(["register", "toy"]) == 2  # a failed model is never registered
+    assert "gates failed" in capsys.readouterr().err
+
+
+def test_no_champion_means_absolute_gates_decide(toy: Project) -> None:
+    """Without a prod manifest the result says so, and max_drop is not applied."""
+    assert main(["train", "toy"]) == 0
+    assert main(["evaluate", "toy"]) == 0
+    result = _result(toy, "evaluate")
+    assert result["champion"] is None
+    assert "absolute gates alone decide" in result["champion_note"]
+    assert [g["kind"] for g in result["gates"]] == ["min"]
+    assert 0.0 <= result["metrics"]["roc_auc"] <= 1.0
+    assert sum(map(sum, result["plots"]["confusion_matrix"])) == result["split"]["test_rows"]
+
+
+def _write_prod_manifest(project: Project, registered: dict) -> None:
+    folder = project.root / "environments" / "prod" / "models"
+    folder.mkdir(parents=True, exist_ok=True)
+    import yaml
+
+    (folder / "toy.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "model": "toy",
+                "version": registered["version"],
+                "model_uri": registered["model_uri"],
+                "sha256": registered["sha256"],
+                "run_id": registered["run_id"],
+                "source_commit": registered["commit"],
+                "data_sha256": registered["data_sha256"],
+                "metrics": registered["metrics"],
+                "promoted_from": "staging",
+                "promoted_at": "2024-01-01T00:00:00Z",
+            }
+        )
+    )
+
+
+def test_champion_from_prod_manifest_is_scored_on_same_split(toy: Project, capsys) -> None:
+    """The prod version is downloaded, verified and scored; a worse challenger fails max_drop."""
+    assert main(["train", "toy"]) == 0
+    assert main(["evaluate", "toy"]) == 0
+    assert main(["register", "toy"]) == 0
+    champion_accuracy = _result(toy, "evaluate")["metrics"]["accuracy"]
+    _write_prod_manifest(toy, _result(toy, "register"))
+    # bias < 0.5 makes the majority class the less likely one: accuracy collapses.
+    spec = toy.pipeline_path("toy")
+    spec.write_text(spec.read_text().replace("bias: 0.6", "bias: 0.3"))
+    _set_gate(toy, "accuracy: {min: 0.0, max_drop: 0.01}")
+    assert main(["train", "toy"]) == 0
+    assert main(["evaluate", "toy"]) == 1
+    result = _result(toy, "evaluate")
+    assert result["champion"]["version"] == 1
+    assert result["champion"]["metrics"]["accuracy"] == champion_accuracy
+    drop = next(g for g in result["gates"] if g["kind"] == "max_drop")
+    assert drop["passed"] is False and drop["champion"] == champion_accuracy
+    assert "accuracy max_drop" in capsys.readouterr().err
+
+
+def test_tampered_champion_is_refused(toy: Project, capsys) -> None:
+    """A champion whose bytes differ from the manifest's digest is refused, exit 2."""
+    assert main(["train", "toy"]) == 0
+    assert main(["evaluate", "toy"]) == 0
+    assert main(["register", "toy"]) == 0
+    registered = _result(toy, "register")
+    _write_prod_manifest(toy, {**registered, "sha256": "f" * 64})
+    assert main(["evaluate", "toy"]) == 2
+    assert "digest" in capsys.readouterr().err
+
+
+def test_max_drop_follows_the_metric_direction() -> None:
+    """log_loss rising is a drop; roc_auc rising is not."""
+    gates = (Gate("log_loss", max_drop=0.01), Gate("roc_auc", max_drop=0.01))
+    rows = check_gates(
+        gates, {"log_loss": 0.50, "roc_auc": 0.95}, {"log_loss": 0.45, "roc_auc": 0.90}
+    )
+    assert [(r["metric"], r["passed"]) for r in rows] == [("log_loss", False), ("roc_auc", True)]
+    assert rows[0]["drop"] == pytest.approx(0.05)

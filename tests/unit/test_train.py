@@ -1,0 +1,126 @@
+"""`modelops train`: a reproducible MLflow run with a digest-pinned, pickle-free bundle."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from toyproject import git_commit_all, write_toy
+
+from modelops import registry
+from modelops.bundle import pickle_files
+from modelops.cli import main
+from modelops.fsutil import tree_digest
+from modelops.project import Project
+
+
+@pytest.fixture
+def toy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    root = write_toy(tmp_path / "proj")
+    (root / ".gitignore").write_text(".modelops/\n__pycache__/\n")
+    git_commit_all(root)
+    monkeypatch.chdir(root)
+    yield Project(root)
+    for name in [m for m in sys.modules if m == "models" or m.startswith("models.")]:
+        del sys.modules[name]
+
+
+def _train_json(project: Project) -> dict:
+    return json.loads((project.results_dir("toy") / "train.json").read_text())
+
+
+def test_run_records_reproducibility_tags(toy: Project) -> None:
+    """The run carries data digest, commit, seed, hardware, versions and the params."""
+    assert main(["train", "toy"]) == 0
+    result = _train_json(toy)
+    run = registry.client(toy).get_run(result["run_id"])
+    tags = run.data.tags
+    assert tags["modelops.data_sha256"] == result["data_sha256"]
+    assert tags["modelops.commit"] == toy.git_commit() == result["commit"]
+    assert tags["modelops.seed"] == "3"
+    assert json.loads(tags["modelops.hardware"])["cores"] >= 1
+    versions = json.loads(tags["modelops.versions"])
+    assert {"python", "modelops", "mlflow", "scikit-learn", "torch", "pandas"} <= set(versions)
+    assert run.data.params == {"bias": "0.6"}
+    assert result["rows"] == {"train": 160, "test": 40}
+    assert set(result["timings"]) >= {"load_data", "split", "train", "bundle"}
+
+
+def test_sha256_tag_is_the_bundle_tree_digest_and_no_pickle(toy: Project, tmp_path: Path) -> None:
+    """The sha256 tag equals the digest of the uploaded bundle/, which holds no pickle."""
+    assert main(["train", "toy"]) == 0
+    result = _train_json(toy)
+    run = registry.client(toy).get_run(result["run_id"])
+    import mlflow.artifacts
+
+    got = Path(
+        mlflow.artifacts.download_artifacts(
+            run_id=result["run_id"],
+            artifact_path="bundle",
+            dst_path=str(tmp_path / "dl"),
+            tracking_uri=toy.tracking_uri(),
+        )
+    )
+    assert run.data.tags["modelops.sha256"] == tree_digest(got) == result["sha256"]
+    assert pickle_files(got) == []
+    assert not [p for p in got.rglob("*") if p.suffix in {".pkl", ".pickle", ".joblib"}]
+
+
+def test_signature_and_input_example_are_logged(toy: Project, tmp_path: Path) -> None:
+    """An MLmodel with the input/output signature and an input example is logged."""
+    assert main(["train", "toy"]) == 0
+    run_id = _train_json(toy)["run_id"]
+    import mlflow.artifacts
+    from mlflow.models import Model
+
+    folder = Path(
+        mlflow.artifacts.download_artifacts(
+            run_id=run_id,
+            artifact_path="mlflow-model",
+            dst_path=str(tmp_path / "m"),
+            tracking_uri=toy.tracking_uri(),
+        )
+    )
+    model = Model.load(str(folder / "MLmodel"))
+    assert model.signature is not None
+    assert model.signature.inputs.input_names() == ["x"]
+    assert "prediction" in model.signature.outputs.input_names()
+    example = json.loads((folder / "input_example.json").read_text())
+    assert example["columns"] == ["x"] and len(example["data"]) == 5
+
+
+def test_same_job_is_not_retrained_unless_forced(toy: Project, capsys) -> None:
+    """A second train of the same commit, data and params reuses the run; --force retrains."""
+    assert main(["train", "toy"]) == 0
+    first = _train_json(toy)["run_id"]
+    assert main(["train", "toy"]) == 0
+    assert "up to date" in capsys.readouterr().out
+    assert _train_json(toy)["run_id"] == first
+    assert main(["train", "toy", "--force"]) == 0
+    assert _train_json(toy)["run_id"] != first
+
+
+def test_per_step_metrics_reach_mlflow(toy: Project) -> None:
+    """Metrics a model logs through its TrainContext end up as MLflow metric history."""
+    spec = toy.pipeline_path("toy")
+    spec.write_text(
+        spec.read_text().replace(
+            "params: {bias: 0.6}", "params: {bias: 0.6, losses: [0.9, 0.5, 0.2]}"
+        )
+    )
+    assert main(["train", "toy"]) == 0
+    history = registry.client(toy).get_metric_history(_train_json(toy)["run_id"], "train_loss")
+    assert [(m.step, m.value) for m in history] == [(0, 0.9), (1, 0.5), (2, 0.2)]
+
+
+def test_pinned_data_digest_mismatch_is_refused(toy: Project, capsys) -> None:
+    """Data that differs from data.sha256 ends with exit 2 naming the field; no run result."""
+    spec = toy.pipeline_path("toy")
+    spec.write_text(
+        spec.read_text().replace("  target: y\n", "  target: y\n  sha256: " + "0" * 64 + "\n")
+    )
+    assert main(["train", "toy"]) == 2
+    assert "data.sha256" in capsys.readouterr().err
+    assert not (toy.results_dir("toy") / "train.json").exists()
