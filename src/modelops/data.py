@@ -94,6 +94,16 @@ def load_frame(
         raise DataError(
             f"does not read as Parquet: {type(exc).__name__}: {exc}", file=name
         ) from None
+    if kind == "csv" and len(frame.columns) == 1:
+        header = str(frame.columns[0])
+        for sep, label in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
+            if sep in header:
+                raise DataError(
+                    f"the header is one column separated by {label}, expected commas",
+                    file=name,
+                    line=1,
+                    hint="save the file as comma-separated CSV",
+                )
     if frame.empty and not allow_empty:
         raise DataError("file has a header but no data rows", file=name)
     return frame
@@ -167,7 +177,9 @@ def run_schema(schema: Any, df: pd.DataFrame, file: str) -> SchemaReport:
     try:
         schema.validate(df, lazy=True)
     except pandera.errors.SchemaErrors as exc:
-        failures = _group_failures(exc.failure_cases, schema, is_csv=file.lower().endswith(".csv"))
+        failures = _group_failures(
+            exc.failure_cases, schema, df, is_csv=file.lower().endswith(".csv")
+        )
         return SchemaReport(checks=count_checks(schema), failures=failures)
     except Exception as exc:  # the team's schema itself is broken, not the data
         raise SpecError(
@@ -178,7 +190,9 @@ def run_schema(schema: Any, df: pd.DataFrame, file: str) -> SchemaReport:
     return SchemaReport(checks=count_checks(schema))
 
 
-def _group_failures(cases: pd.DataFrame, schema: Any, *, is_csv: bool) -> list[dict[str, Any]]:
+def _group_failures(
+    cases: pd.DataFrame, schema: Any, df: pd.DataFrame, *, is_csv: bool
+) -> list[dict[str, Any]]:
     import pandas as pd
 
     order = {name: i for i, name in enumerate(schema.columns)}
@@ -200,6 +214,11 @@ def _group_failures(cases: pd.DataFrame, schema: Any, *, is_csv: bool) -> list[d
             else str(column)
         )
         index = None if row.index is None or pd.isna(row.index) else int(row.index)
+        if check.startswith("dtype(") and column in df.columns:
+            # pandera names the rows of some type errors but not others (3.5 in an int
+            # column); find the offending values the same way for every column.
+            groups[(column, check)] = _type_offenders(df[column], check)
+            continue
         # A check that could not run because the column has the wrong type adds nothing.
         if column in dtype_columns and not check.startswith("dtype(") and index is None:
             continue
@@ -207,6 +226,10 @@ def _group_failures(cases: pd.DataFrame, schema: Any, *, is_csv: bool) -> list[d
 
     failures = []
     for (column, check), items in groups.items():
+        if check.startswith("dtype(") and not items:
+            if column is not None and _only_nulls_break_type(df[column], check):
+                continue  # the empty cells are the not_nullable failure; don't count them twice
+            items = [(None, str(df[column].dtype) if column in df.columns else "?")]
         rows = sorted({i for i, _ in items if i is not None})
         examples = []
         for index, value in sorted(
@@ -235,6 +258,35 @@ def _group_failures(cases: pd.DataFrame, schema: Any, *, is_csv: bool) -> list[d
     return failures
 
 
+def _type_offenders(column: pd.Series, check: str) -> list[tuple[Any, Any]]:
+    """(row, value) of the non-empty cells that do not fit a numeric column's type."""
+    import pandas as pd
+
+    expected = check.removeprefix("dtype(")[:-1].strip("'")
+    if not expected.startswith(("int", "float")):
+        return []
+    present = column.dropna()
+    numbers = pd.to_numeric(present, errors="coerce")
+    bad = numbers.isna()
+    if expected.startswith("int"):
+        bad |= numbers.notna() & (numbers % 1 != 0)
+    return [(int(i), v) for i, v in present[bad].items()]
+
+
+def _only_nulls_break_type(column: pd.Series, check: str) -> bool:
+    """An integer column read as float only because it has empty cells."""
+    import pandas as pd
+
+    expected = check.removeprefix("dtype(")[:-1].strip("'")
+    present = column.dropna()
+    return (
+        bool(column.isna().any())
+        and expected.startswith("int")
+        and pd.api.types.is_numeric_dtype(present)
+        and bool((present % 1 == 0).all())
+    )
+
+
 def _describe(
     column: str | None,
     check: str,
@@ -250,11 +302,18 @@ def _describe(
     if not rows:  # about the column as a whole, e.g. its dtype
         found = ", ".join(str(v) for _, v in items[:EXAMPLES])
         if check.startswith("dtype("):
-            return f"{subject} has type {found}, expected {check.removeprefix('dtype(')[:-1]}"
+            expected = check.removeprefix("dtype(")[:-1].strip("'")
+            return f"{subject} has type {found}, expected {expected}"
         return f"{subject} fails {short} ({found})"
     where = "line" if examples and "line" in examples[0] else "row"
-    shown = ", ".join(f"{where} {e[where]}: {e['value']!r}" for e in examples)
+    shown = ", ".join(
+        f"{where} {e[where]}: {'(empty)' if e['value'] is None else repr(e['value'])}"
+        for e in examples
+    )
     plural = "row" if len(rows) == 1 else "rows"
+    if check.startswith("dtype("):
+        expected = check.removeprefix("dtype(")[:-1].strip("'")
+        return f"{subject} is not {expected} in {len(rows)} {plural} (e.g. {shown})"
     return f"{subject} fails {short} in {len(rows)} {plural} (e.g. {shown})"
 
 

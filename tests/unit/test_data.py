@@ -223,9 +223,32 @@ def test_wrong_type_is_reported_with_the_row(
     rows[10][1] = "ten"  # tenure_months
     bad = _write_rows(project_copy / "typed.csv", rows)
     code, _, err = _data_test(capsys, "churn", "--data", str(bad))
-    _assert_refused(code, err, "typed.csv", "tenure_months", "int64")
+    _assert_refused(code, err, "typed.csv", "tenure_months", "is not int64")
     (failure,) = _failures(project_copy)
     assert failure["examples"] == [{"row": 9, "line": 11, "value": "ten"}]
+
+
+def test_fraction_in_integer_column_is_reported_beside_empty_cells(
+    project_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """3.5 in an int column is shown by line; an empty cell there is one not_nullable failure."""
+    rows = _rows(CHURN_CSV)
+    rows[3][1], rows[5][1] = "", "3.5"  # tenure_months
+    bad = _write_rows(project_copy / "fraction.csv", rows)
+    code, _, err = _data_test(capsys, "churn", "--data", str(bad))
+    _assert_refused(code, err, "fraction.csv", "tenure_months", "is not int64", "line 6: 3.5")
+    failures = {f["check"]: f for f in _failures(project_copy)}
+    assert set(failures) == {"dtype('int64')", "not_nullable"}
+    assert failures["not_nullable"]["examples"] == [{"row": 2, "line": 4, "value": None}]
+
+
+def test_semicolon_separated_file_is_refused(
+    project_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A CSV saved with semicolons is refused with that diagnosis, not ten missing columns."""
+    (project_copy / "semi.csv").write_text(CHURN_CSV.read_text().replace(",", ";"))
+    code, _, err = _data_test(capsys, "churn", "--data", "semi.csv")
+    _assert_refused(code, err, "semi.csv:1", "semicolons")
 
 
 def test_all_failures_are_reported_at_once(
