@@ -14,7 +14,12 @@ import pytest
 import yaml
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "infra" / "aws" / "modelops.yaml"
-PARAMS = {"GitHubOrg": "acme", "GitHubRepo": "models", "GpuEnvironment": "gpu"}
+PARAMS = {
+    "GitHubOrg": "acme",
+    "GitHubRepo": "models",
+    "GpuEnvironment": "gpu",
+    "JanitorEnvironment": "runner-janitor",
+}
 AUD = "token.actions.githubusercontent.com:aud"
 SUB = "token.actions.githubusercontent.com:sub"
 
@@ -93,6 +98,7 @@ def test_roles_pin_audience_and_exact_environment_subjects() -> None:
         "ProdDeployRole": ["repo:acme/models:environment:prod"],
         "DeployRole": ["repo:acme/models:environment:dev", "repo:acme/models:environment:staging"],
         "GpuRunnerRole": ["repo:acme/models:environment:gpu"],
+        "RunnerJanitorRole": ["repo:acme/models:environment:runner-janitor"],
     }
 
 
@@ -139,6 +145,15 @@ def test_launch_template_terminates_on_shutdown_and_requires_imdsv2() -> None:
     assert data["MetadataOptions"]["HttpTokens"] == "required"
     assert data["MetadataOptions"]["HttpPutResponseHopLimit"] == 1
     assert all(m["Ebs"]["Encrypted"] is True for m in data["BlockDeviceMappings"])
+
+
+def test_janitor_role_cannot_launch() -> None:
+    """The janitor's role may only describe and terminate this repository's instances."""
+    statements = _statements("RunnerJanitorRole")
+    actions = {a for s in statements.values() for a in _list(s["Action"])}
+    assert actions == {"ec2:DescribeInstances", "ec2:TerminateInstances"}
+    terminate = statements["TerminateOnlyThisRepositorysInstances"]["Condition"]["StringEquals"]
+    assert resolve(terminate["aws:ResourceTag/modelops:repository"]) == "acme/models"
 
 
 def _statements(role: str) -> dict[str, dict[str, Any]]:
