@@ -321,7 +321,8 @@ def cli_report(project: Project, args: argparse.Namespace) -> CommandResult:
         "metrics": evaluation.get("metrics"),
         "champion_version": (evaluation.get("champion") or {}).get("version"),
     }
-    atomic_write_json(output / "report.json", summary)
+    # Paths inside the folder are relative, so the folder is identical wherever it is written.
+    atomic_write_json(output / "report.json", {**summary, "report": report_path.name})
     return CommandResult(
         "report", spec.name, summary, [f"{spec.name}: report at {project.relative(report_path)}"]
     )

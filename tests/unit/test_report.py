@@ -1,0 +1,111 @@
+"""`modelops report`: deterministic markdown and PNGs, every results value escaped."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from modelops.cli import main
+from modelops.report import esc, render_markdown
+
+TRAIN = {
+    "run_id": "abc123",
+    "commit": "c0ffee",
+    "data_sha256": "d" * 64,
+    "sha256": "e" * 64,
+    "params": {"bias": 0.6},
+    "seed": 3,
+    "device": "cpu",
+    "hardware": {"cores": 2},
+    "versions": {"python": "3.11"},
+    "rows": {"train": 8, "test": 2},
+}
+EVALUATION = {
+    "run_id": "abc123",
+    "metrics": {"accuracy": 0.9, "log_loss": 0.3},
+    "champion": {"version": 4, "metrics": {"accuracy": 0.95, "log_loss": 0.2}},
+    "champion_note": "champion: prod runs version 4",
+    "gates": [
+        {"metric": "accuracy", "kind": "max_drop", "threshold": 0.01, "value": 0.9, "passed": False}
+    ],
+    "split": {"test_rows": 2},
+    "plots": {
+        "labels": ["0", "1"],
+        "confusion_matrix": [[1, 0], [1, 0]],
+        "roc": {"kind": "positive class 1", "fpr": [0, 0.5, 1], "tpr": [0, 0.7, 1]},
+        "losses": {"train_loss": [[1, 0.9], [2, 0.4]]},
+    },
+}
+
+
+@pytest.fixture
+def results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project whose results folder holds train/evaluate results (no training needed)."""
+    root = tmp_path / "proj"
+    (root / "pipelines").mkdir(parents=True)
+    (root / "pipelines" / "toy.yaml").write_text(
+        "name: toy\nowner: t\ndata: {path: d.csv, schema: 'm.s:S', target: y}\n"
+        "train: {entrypoint: m}\nevaluate: {task: binary_classification, "
+        "metrics: [accuracy, log_loss], primary_metric: accuracy}\n"
+    )
+    folder = root / ".modelops" / "results" / "toy"
+    folder.mkdir(parents=True)
+    (folder / "train.json").write_text(json.dumps(TRAIN))
+    (folder / "evaluate.json").write_text(json.dumps(EVALUATION))
+    monkeypatch.chdir(root)
+    return root
+
+
+def test_report_has_table_verdict_watermark_and_plots(results: Path) -> None:
+    """The report names the verdict, compares with the champion and links its PNGs."""
+    assert main(["report", "toy"]) == 0
+    out = results / ".modelops" / "reports" / "toy"
+    text = (out / "report.md").read_text()
+    assert text.startswith("<!-- modelops-report:toy -->\n## toy: ❌ 1 gate(s) failed")
+    assert "| accuracy | 0.9000 | 0.9500 | -0.0500 ▼ | drop ≤ 0.0100 | ❌ fail |" in text
+    assert "| log\\_loss | 0.3000 | 0.2000 | +0.1000 ▼ | — | — |" in text
+    for png in ("confusion_matrix.png", "roc.png", "loss.png"):
+        assert f"]({png})" in text
+        assert (out / png).read_bytes().startswith(b"\x89PNG")
+    assert "<code>c0ffee</code>" in text and "<code>abc123</code>" in text
+    assert json.loads((out / "report.json").read_text())["failed_gates"] == ["accuracy max_drop"]
+
+
+def test_same_inputs_give_identical_bytes(results: Path, tmp_path: Path) -> None:
+    """Two renders of the same results are byte-identical, markdown and PNGs alike."""
+    assert main(["report", "toy", "--output", str(tmp_path / "a")]) == 0
+    assert main(["report", "toy", "--output", str(tmp_path / "b")]) == 0
+    files = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert "report.md" in files and "roc.png" in files
+    for name in files:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+def test_hostile_values_are_escaped() -> None:
+    """A metric name or param with HTML, pipes or newlines cannot inject markup or cells."""
+    hostile = "<img src=x onerror=alert(1)>|x\n| injected | row |"
+    evaluation = {
+        **EVALUATION,
+        "metrics": {hostile: 0.5},
+        "gates": [
+            {"metric": hostile, "kind": "min", "threshold": 0.1, "value": 0.5, "passed": True}
+        ],
+        "champion": None,
+        "champion_note": hostile,
+    }
+    train = {**TRAIN, "params": {"p": "</code><script>x</script>"}, "commit": "`a` | b"}
+    text = render_markdown("toy", train, evaluation, None, None, [])
+    assert "<img" not in text and "<script" not in text and "</code><" not in text
+    table_rows = [line for line in text.splitlines() if "img" in line and line.startswith("|")]
+    assert table_rows and all(line.count("|") - line.count("\\|") == 7 for line in table_rows)
+    assert "\n| injected" not in text
+    assert esc("a|b") == "a\\|b"
+
+
+def test_missing_evaluation_is_a_clear_error(results: Path, capsys) -> None:
+    """Without evaluate.json the report refuses with exit 2 and says what to run."""
+    (results / ".modelops" / "results" / "toy" / "evaluate.json").unlink()
+    assert main(["report", "toy"]) == 2
+    assert "modelops evaluate toy" in capsys.readouterr().err
