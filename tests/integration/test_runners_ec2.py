@@ -186,6 +186,8 @@ class GitHubStandIn:
             return (204, None) if removed else (404, {"message": "Not Found"})
         if method == "GET" and path.startswith(f"{prefix}/runs/"):
             run_id = path.rsplit("/", 1)[1]
+            if self.runs.get(run_id) == "error":
+                return 502, {"message": "Server Error"}
             return 200, {"id": int(run_id), "status": self.runs.get(run_id, "in_progress")}
         return 404, {"message": "Not Found"}
 
@@ -538,6 +540,21 @@ def test_janitor_without_token_only_enforces_expiry(aws, github, monkeypatch, ca
     assert [i["InstanceId"] for i in live_instances(aws["ec2"], repository=REPO)] == [keep]
     assert "no GITHUB_TOKEN" in capsys.readouterr().out
     assert github.unauthorized == 0 and github.polls == 0
+
+
+def test_janitor_survives_a_github_error(aws, github, capsys):
+    """A failing run lookup keeps that instance and still terminates the expired ones."""
+    now = datetime.now(UTC)
+    unknown = launch_tagged(
+        aws["ec2"], label="modelops-1-1-train-a", expires_at=now + timedelta(hours=1)
+    )
+    launch_tagged(aws["ec2"], label="modelops-1-1-train-b", expires_at=now - timedelta(seconds=1))
+    github.runs[RUN_ID] = "error"
+    assert main(["runners", "janitor", "--boot-grace-minutes", "0"]) == 0
+    captured = capsys.readouterr()
+    assert [i["InstanceId"] for i in live_instances(aws["ec2"], repository=REPO)] == [unknown]
+    assert f"status of run {RUN_ID} unknown" in captured.err
+    assert f"{unknown} (modelops-1-1-train-a): keep, run {RUN_ID} unknown" in captured.out
 
 
 def test_janitor_ignores_other_repositories(aws, github):

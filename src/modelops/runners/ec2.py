@@ -565,7 +565,12 @@ def janitor(
     runners: dict[str, Runner] = {}
     run_status: dict[str, str] = {}
     if github is not None:
-        runners = {r.name: r for r in github.list_runners()}
+        try:
+            runners = {r.name: r for r in github.list_runners()}
+        except ServiceError as exc:
+            # Expiry needs no GitHub: go on with that rule alone rather than not at all.
+            say(f"warning: GitHub unavailable, only expiry is checked: {exc}")
+            github = None
     decisions: list[Decision] = []
     for instance in instances:
         tags = tags_of(instance)
@@ -594,7 +599,11 @@ def janitor(
         elif github is not None and tags.get(TAG_RUN_ID, "").isdigit():
             run_id = tags[TAG_RUN_ID]
             if run_id not in run_status:
-                run_status[run_id] = github.run_status(run_id)
+                try:
+                    run_status[run_id] = github.run_status(run_id)
+                except ServiceError as exc:
+                    say(f"warning: status of run {run_id} unknown: {exc}")
+                    run_status[run_id] = "unknown"
             if run_status[run_id] == "completed":
                 decisions.append(
                     Decision(instance_id, label, "terminate", f"workflow run {run_id} completed")
