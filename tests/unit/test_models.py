@@ -173,6 +173,21 @@ def test_digits_trains_logs_losses_and_records_device(
     assert (scores["prediction"] == test["label"]).mean() > 0.85
 
 
+def test_digits_training_leaves_the_thread_count_alone(
+    digits: ModuleType, digits_split: tuple[Any, Any]
+) -> None:
+    """Training runs on one CPU thread but gives the caller back its own setting."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        digits.train(digits_split[0], {"epochs": 1}, TrainContext(seed=0, target="label"))
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_digits_training_is_deterministic_on_cpu(
     digits: ModuleType, digits_split: tuple[Any, Any]
 ) -> None:

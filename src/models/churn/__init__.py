@@ -71,6 +71,7 @@ def train(data: pd.DataFrame, params: dict[str, Any], context: TrainContext) -> 
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from threadpoolctl import threadpool_limits
 
     unknown = sorted(set(params) - set(DEFAULTS))
     if unknown:
@@ -92,7 +93,10 @@ def train(data: pd.DataFrame, params: dict[str, Any], context: TrainContext) -> 
     model = Pipeline(
         [("preprocess", preprocess), ("classifier", _classifier(merged, context.seed))]
     )
-    model.fit(data[list(FEATURES)], data[context.target])
+    # One thread: on 4,000 rows OpenMP threads mostly spin, and on a busy shared runner
+    # two of them made a fit 20-40x slower than one.
+    with threadpool_limits(limits=1):
+        model.fit(data[list(FEATURES)], data[context.target])
     context.facts["classifier"] = merged["classifier"]
     return model
 
@@ -100,9 +104,11 @@ def train(data: pd.DataFrame, params: dict[str, Any], context: TrainContext) -> 
 def predict(model: Pipeline, data: pd.DataFrame) -> pd.DataFrame:
     """`prediction` and one `proba_<label>` column per class, indexed like `data`."""
     import pandas as pd
+    from threadpoolctl import threadpool_limits
 
     features = data[list(FEATURES)]
-    proba = model.predict_proba(features)
+    with threadpool_limits(limits=1):  # see train(): faster on shared runners
+        proba = model.predict_proba(features)
     classes = list(model.classes_)
     out = pd.DataFrame(
         {f"proba_{label}": proba[:, i] for i, label in enumerate(classes)}, index=data.index

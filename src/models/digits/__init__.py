@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -215,49 +217,48 @@ def _restore(
     return int(meta["epoch"])
 
 
-# -- the contract ------------------------------------------------------------
+@contextmanager
+def _one_cpu_thread(device: torch.device) -> Iterator[None]:
+    """Train on one CPU thread: for a network this small, extra threads only spin.
+
+    On a busy shared runner two OpenMP threads made an epoch 10–30× slower, and a
+    fixed thread count keeps float reductions in one order, so results do not
+    depend on how many cores the machine has.
+    """
+    import torch
+
+    if device.type != "cpu":
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
-def train(data: pd.DataFrame, params: dict[str, Any], context: TrainContext) -> DigitsModel:
-    """Train the MLP; log `train_loss` and `val_loss` per epoch; checkpoint when asked."""
+def _epochs(
+    epochs: range,
+    p: dict[str, Any],
+    context: TrainContext,
+    *,
+    net: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler | None,
+    shuffle: torch.Generator,
+    autocast: Callable[[], Any],
+    fingerprint: str,
+    data: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
+) -> None:
+    """The training loop: one pass over shuffled batches per epoch, then val loss, checkpoint."""
     import torch
     import torch.nn.functional as F
 
-    p = _params(params)
-    device, amp_dtype = _device(context)
-    x_all = _features(data)
-    y_all = torch.tensor(data[context.target].to_numpy(dtype="int64"))
-
-    # A fixed slice of the training split watches for overfitting (val_loss curve).
-    split_gen = torch.Generator().manual_seed(context.seed)
-    order = torch.randperm(len(x_all), generator=split_gen)
-    n_val = round(len(x_all) * float(p["val_fraction"]))
-    val_idx, train_idx = order[:n_val].to(device), order[n_val:].to(device)
-    x_all, y_all_dev = x_all.to(device), y_all.to(device)
-
-    with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
-        torch.manual_seed(context.seed)
-        net = _network(len(FEATURES), p["hidden"], len(CLASSES)).to(device)
-    optimizer = torch.optim.Adam(
-        net.parameters(), lr=float(p["learning_rate"]), weight_decay=float(p["weight_decay"])
-    )
-    scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
-    shuffle = torch.Generator().manual_seed(context.seed + 1)
-
-    start = 0
-    fingerprint = ""
-    if context.checkpoint_dir is not None:
-        context.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        fingerprint = _fingerprint(p, context.seed, _features(data), y_all)
-        found = _latest_checkpoint(context.checkpoint_dir, fingerprint)
-        if found is not None:
-            start = _restore(*found, net=net, optimizer=optimizer, shuffle=shuffle, scaler=scaler)
-            context.facts["resumed_from_epoch"] = str(start)
-
-    def autocast() -> Any:
-        return torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None)
-
-    for epoch in range(start + 1, p["epochs"] + 1):
+    x_all, y_all_dev, train_idx, val_idx = data
+    device = x_all.device
+    n_val = len(val_idx)
+    for epoch in epochs:
         net.train()
         perm = train_idx[torch.randperm(len(train_idx), generator=shuffle).to(device)]
         total = torch.zeros((), device=device)
@@ -294,6 +295,62 @@ def train(data: pd.DataFrame, params: dict[str, Any], context: TrainContext) -> 
         context.log_metric("train_loss", train_loss, epoch)
         if val_loss is not None:
             context.log_metric("val_loss", val_loss, epoch)
+
+
+# -- the contract ------------------------------------------------------------
+
+
+def train(data: pd.DataFrame, params: dict[str, Any], context: TrainContext) -> DigitsModel:
+    """Train the MLP; log `train_loss` and `val_loss` per epoch; checkpoint when asked."""
+    import torch
+
+    p = _params(params)
+    device, amp_dtype = _device(context)
+    x_all = _features(data)
+    y_all = torch.tensor(data[context.target].to_numpy(dtype="int64"))
+
+    # A fixed slice of the training split watches for overfitting (val_loss curve).
+    split_gen = torch.Generator().manual_seed(context.seed)
+    order = torch.randperm(len(x_all), generator=split_gen)
+    n_val = round(len(x_all) * float(p["val_fraction"]))
+    val_idx, train_idx = order[:n_val].to(device), order[n_val:].to(device)
+    x_all, y_all_dev = x_all.to(device), y_all.to(device)
+
+    with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
+        torch.manual_seed(context.seed)
+        net = _network(len(FEATURES), p["hidden"], len(CLASSES)).to(device)
+    optimizer = torch.optim.Adam(
+        net.parameters(), lr=float(p["learning_rate"]), weight_decay=float(p["weight_decay"])
+    )
+    scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
+    shuffle = torch.Generator().manual_seed(context.seed + 1)
+
+    start = 0
+    fingerprint = ""
+    if context.checkpoint_dir is not None:
+        context.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        fingerprint = _fingerprint(p, context.seed, _features(data), y_all)
+        found = _latest_checkpoint(context.checkpoint_dir, fingerprint)
+        if found is not None:
+            start = _restore(*found, net=net, optimizer=optimizer, shuffle=shuffle, scaler=scaler)
+            context.facts["resumed_from_epoch"] = str(start)
+
+    def autocast() -> Any:
+        return torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None)
+
+    with _one_cpu_thread(device):
+        _epochs(
+            range(start + 1, p["epochs"] + 1),
+            p,
+            context,
+            net=net,
+            optimizer=optimizer,
+            scaler=scaler,
+            shuffle=shuffle,
+            autocast=autocast,
+            fingerprint=fingerprint,
+            data=(x_all, y_all_dev, train_idx, val_idx),
+        )
 
     net = net.cpu().eval()
     config = {
