@@ -125,7 +125,8 @@ def cli_demo(project: Project, args: argparse.Namespace) -> CommandResult:
             where = project.relative(project.pipelines_dir)
             raise InputError("no pipeline specs to run", file=where)
         steps = run_steps(scratch, default_steps(), models)
-    reports = {m: str(scratch.state_dir / "reports" / m / "report.md") for m in models}
+        # Inside the isolated environment: MODELOPS_HOME must not redirect the state dir.
+        reports = {m: str(scratch.state_dir / "reports" / m / "report.md") for m in models}
     seconds = round(time.perf_counter() - start, 1)
     summary = [f"demo: {len(steps)} steps for {', '.join(models)} in {seconds}s", "reports:"]
     summary += [f"  {path}" for path in reports.values()]
