@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from bench.common import (
     BIN,
     MODELOPS,
@@ -25,9 +27,9 @@ PYTHON_MARGIN_S = 0.15
 MLFLOW_FRACTION = 0.2
 
 
-def slowest_imports(argv: list[str], env: dict[str, str], cwd: object, top: int = 3) -> str:
+def slowest_imports(argv: list[str], env: dict[str, str], cwd: Path, top: int = 3) -> str:
     """The top-level imports that cost the most, from `python -X importtime` (for a miss note)."""
-    sample = run_child([PYTHON, "-X", "importtime", *argv], env=env, cwd=cwd, check=False)  # type: ignore[arg-type]
+    sample = run_child([PYTHON, "-X", "importtime", *argv], env=env, cwd=cwd, check=False)
     costs: list[tuple[int, str]] = []
     for line in sample.stderr.splitlines():
         if not line.startswith("import time:") or "|" not in line:
