@@ -133,7 +133,12 @@ def cli_demo(project: Project, args: argparse.Namespace) -> CommandResult:
     return CommandResult(
         "demo",
         "demo",
-        {"workdir": str(scratch.root), "models": models, "steps": steps, "reports": reports,
-         "seconds": seconds},
+        {
+            "workdir": str(scratch.root),
+            "models": models,
+            "steps": steps,
+            "reports": reports,
+            "seconds": seconds,
+        },
         summary,
     )
