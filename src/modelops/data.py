@@ -357,6 +357,7 @@ def split(spec: PipelineSpec, df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFr
     """Train and test rows, the same for the same data and spec (seed, fraction, stratify)."""
     from sklearn.model_selection import train_test_split
 
+    _require_columns(spec, df)
     stratify = df[spec.target] if spec.stratify else None
     try:
         train, test = train_test_split(
@@ -370,6 +371,22 @@ def split(spec: PipelineSpec, df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFr
             hint="set data.split.stratify: false or add rows for the rare classes",
         ) from None
     return train, test
+
+
+def _require_columns(spec: PipelineSpec, df: pd.DataFrame) -> None:
+    """The spec's target and id column exist in the data (else the spec or data is wrong)."""
+    named = [("data.target", spec.target)]
+    if spec.id_column:
+        named.append(("data.id_column", spec.id_column))
+    for field_name, column in named:
+        if column not in df.columns:
+            raise SpecError(
+                f"column '{column}' is not in the data",
+                file=spec.path,
+                field=field_name,
+                hint=f"the data has: {', '.join(map(str, df.columns[:12]))}"
+                + (", …" if len(df.columns) > 12 else ""),
+            )
 
 
 def rows_digest(frame: pd.DataFrame, spec: PipelineSpec) -> str:

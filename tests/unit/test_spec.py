@@ -193,3 +193,22 @@ def test_schema_reference_that_is_not_a_schema(
     err = capsys.readouterr().err
     assert code == 2
     assert "not a pandera DataFrameSchema" in err
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field"),
+    [
+        ("target: churned", "target: churn", "data.target"),
+        ("id_column: customer_id", "id_column: customer", "data.id_column"),
+    ],
+)
+def test_spec_column_not_in_the_data(
+    project_copy: Path, capsys: pytest.CaptureFixture[str], old: str, new: str, field: str
+) -> None:
+    """A spec naming a target or id column the data lacks is refused naming that field."""
+    _edit(project_copy, "churn", lambda t: t.replace(old, new))
+    code = main(["data-test", "churn"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith(f"error: pipelines/churn.yaml: field '{field}'")
+    assert "Traceback" not in err
