@@ -7,6 +7,7 @@ reads the same rows and can say which ones it used.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,18 +34,89 @@ _CHECK_TEXT = 80  # long checks (isin with many values) are cut in messages
 
 
 def resolve_data_path(project: Project, spec: PipelineSpec, override: Path | None = None) -> Path:
-    """The data file a command reads: `--data PATH` (relative to cwd) or the spec's path."""
+    """The data file a command reads: `--data PATH` (relative to cwd) or the spec's path.
+
+    `s3://` data is downloaded once into the state folder and verified against
+    the spec's `data.sha256` (required for remote data) before anything reads it.
+    """
     if override is not None:
         return override.resolve()
     if spec.is_remote_data:
-        raise InputError(
-            f"data is remote ({spec.data_path}); modelops reads local files only",
-            file=spec.path,
-            field="data.path",
-            hint="download it (e.g. `aws s3 cp`) and pass --data PATH; "
-            "data.sha256 pins what you should get",
-        )
+        return fetch_remote(project, spec)
     return spec.data_file(project)
+
+
+def fetch_remote(project: Project, spec: PipelineSpec) -> Path:
+    """`.modelops/data/<sha256>/<name>`: the S3 object, downloaded and digest-checked.
+
+    The cache is keyed by the pinned digest, so a later run reads the same bytes
+    without the network; a download whose sha256 differs is discarded, never cached.
+    Endpoint: `MODELOPS_S3_ENDPOINT_URL` or `AWS_ENDPOINT_URL` (S3-compatible stores).
+    """
+    import tempfile
+
+    from modelops.errors import IntegrityError
+
+    expected = spec.data_sha256 or ""
+    bucket, _, key = spec.data_path.removeprefix("s3://").partition("/")
+    cached = project.state_dir / "data" / expected / (Path(key).name or "data")
+    if cached.is_file() and sha256_file(cached) == expected:
+        return cached
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=cached.parent, prefix=f".{cached.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            _download(bucket, key, fh, spec)
+        got = sha256_file(tmp)
+        if got != expected:
+            raise IntegrityError(
+                f"downloaded object has sha256 {got[:12]}…, the spec pins {expected[:12]}…",
+                file=spec.data_path,
+                field="data.sha256",
+                hint=f"the object changed; if that is intended, update data.sha256 in {spec.path}",
+            )
+        tmp.replace(cached)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return cached
+
+
+def _download(bucket: str, key: str, fh: Any, spec: PipelineSpec) -> None:
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from modelops.errors import ServiceError
+
+    endpoint = os.environ.get("MODELOPS_S3_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL")
+    # Fail fast when the endpoint is gone: a CI job should report, not hang.
+    config = Config(connect_timeout=5, read_timeout=60, retries={"max_attempts": 2})
+    client = boto3.client("s3", endpoint_url=endpoint, config=config)
+    try:
+        client.download_fileobj(bucket, key, fh)
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", "?"))
+        if code in ("404", "NoSuchKey", "NoSuchBucket"):
+            raise InputError(
+                "data object not found",
+                file=spec.data_path,
+                field="data.path",
+                hint="check the bucket and key in the spec",
+            ) from None
+        raise ServiceError(
+            f"downloading the data failed ({code})",
+            file=spec.data_path,
+            hint="check the credentials and the bucket policy",
+        ) from None
+    except BotoCoreError as exc:
+        raise ServiceError(
+            f"downloading the data failed: {exc}",
+            file=spec.data_path,
+            hint="is the S3 endpoint reachable? "
+            "(MODELOPS_S3_ENDPOINT_URL selects an S3-compatible store)",
+        ) from None
 
 
 def load_frame(
@@ -137,7 +209,7 @@ def data_digest(path: str | Path) -> str:
         raise InputError(
             "cannot digest remote data in place",
             file=str(path),
-            hint="download it first and digest the local copy",
+            hint="fetch it first (resolve_data_path) and digest the local copy",
         )
     return sha256_file(Path(path))
 
