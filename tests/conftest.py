@@ -17,8 +17,15 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test reads the developer's MLflow server, store or GitHub variables."""
-    for var in ("MLFLOW_TRACKING_URI", "MODELOPS_STORE", "MODELOPS_HOME", "MODELOPS_PROJECT",
-                "GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "AWS_PROFILE"):
+    for var in (
+        "MLFLOW_TRACKING_URI",
+        "MODELOPS_STORE",
+        "MODELOPS_HOME",
+        "MODELOPS_PROJECT",
+        "GITHUB_ACTIONS",
+        "GITHUB_STEP_SUMMARY",
+        "AWS_PROFILE",
+    ):
         monkeypatch.delenv(var, raising=False)
 
 
@@ -28,10 +35,18 @@ def copy_project(dest: Path) -> Path:
         if (REPO / name).exists():
             shutil.copytree(REPO / name, dest / name)
     if (REPO / "src" / "models").exists():
-        shutil.copytree(REPO / "src" / "models", dest / "src" / "models",
-                        ignore=shutil.ignore_patterns("__pycache__"))
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+        shutil.copytree(
+            REPO / "src" / "models",
+            dest / "src" / "models",
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
     subprocess.run(["git", "init", "-q", "-b", "main"], cwd=dest, check=True)
     subprocess.run(["git", "add", "-A"], cwd=dest, check=True)
     subprocess.run(["git", "commit", "-qm", "init"], cwd=dest, check=True, env=env)

@@ -35,8 +35,15 @@ def toy(tmp_path: Path):
 
 def _write(toy, directory: Path) -> str:
     _project, spec, module, model, df = toy
-    return bundle.write_bundle(directory, module=module, model=model, spec=spec,
-                               features=["x"], classes=[0, 1], input_example=df.head(3))
+    return bundle.write_bundle(
+        directory,
+        module=module,
+        model=model,
+        spec=spec,
+        features=["x"],
+        classes=[0, 1],
+        input_example=df.head(3),
+    )
 
 
 def test_write_returns_tree_digest_and_layout(toy, tmp_path: Path) -> None:
@@ -82,8 +89,15 @@ def test_pickle_saved_by_a_model_is_refused(toy, tmp_path: Path) -> None:
             (directory / "model.bin").write_bytes(pickle.dumps(m, protocol=4))
 
     with pytest.raises(SpecError, match="pickle"):
-        bundle.write_bundle(tmp_path / "b", module=Pickler, model=model, spec=spec,  # type: ignore[arg-type]
-                            features=["x"], classes=[0, 1], input_example=df.head(2))
+        bundle.write_bundle(
+            tmp_path / "b",
+            module=Pickler,
+            model=model,
+            spec=spec,  # type: ignore[arg-type]
+            features=["x"],
+            classes=[0, 1],
+            input_example=df.head(2),
+        )
     assert not (tmp_path / "b").exists()
     assert list(tmp_path.glob(".b.*")) == []
 
