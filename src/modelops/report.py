@@ -168,6 +168,42 @@ def reproducibility(trained: dict[str, Any], registered: dict[str, Any] | None) 
     return ["| | |", "|---|---|", *(f"| {label} | {code(value)} |" for label, value in rows)]
 
 
+def compute_section(trained: dict[str, Any], budget: dict[str, Any]) -> list[str]:
+    """What the training run ran on and, on a billed GPU instance, what it cost.
+
+    The instance type and market come from the runner's instance metadata
+    (recorded by `train`); the price from the runners' price table.
+    """
+    from modelops.errors import InputError
+    from modelops.runners.cost import cost_estimate
+
+    seconds = round(sum((trained.get("timings") or {}).values()), 1)
+    compute = trained.get("compute") or {}
+    instance_type = compute.get("instance_type")
+    limit = f"budget: {fmt_int(budget.get('max_minutes'))} min"
+    if budget.get("max_cost_usd") is not None:
+        limit += f", ${fmt(budget['max_cost_usd'])}"
+    if not instance_type or instance_type == "unknown":
+        return [
+            f"Trained on {code(trained.get('device', 'cpu'))} in {seconds} s on a CI runner; "
+            f"no GPU instance was billed ({limit})."
+        ]
+    spot = compute.get("market") == "spot"
+    try:
+        cost = cost_estimate(instance_type, seconds, spot)
+    except InputError:
+        return [
+            f"Trained on {code(instance_type)} in {seconds} s; its price is not in the "
+            f"price table, so the cost is unknown ({limit})."
+        ]
+    over = budget.get("max_cost_usd") is not None and cost["cost_usd"] > budget["max_cost_usd"]
+    return [
+        f"Trained on {code(instance_type)} ({esc(cost['market'])}) in {seconds} s: "
+        f"${fmt(cost['usd_per_hour'])}/h × {cost['billed_seconds']:.0f} s billed = "
+        f"**${cost['cost_usd']:.4f}** ({limit}){' ⚠️ over budget' if over else ''}."
+    ]
+
+
 # -- plots ------------------------------------------------------------------
 
 
@@ -249,6 +285,7 @@ def render_markdown(
     data_test: dict[str, Any] | None,
     registered: dict[str, Any] | None,
     plots: list[str],
+    budget: dict[str, Any] | None = None,
 ) -> str:
     gates = evaluation.get("gates") or []
     failed = [g for g in gates if not g.get("passed")]
@@ -279,6 +316,7 @@ def render_markdown(
     if plots:
         lines += ["", "### Plots", ""]
         lines += [f"![{name.removesuffix('.png').replace('_', ' ')}]({name})" for name in plots]
+    lines += ["", "### Compute", "", *compute_section(trained, budget or {})]
     lines += ["", "### Reproducibility", "", *reproducibility(trained, registered), ""]
     return "\n".join(lines)
 
@@ -303,7 +341,10 @@ def cli_report(project: Project, args: argparse.Namespace) -> CommandResult:
         registered = None  # an earlier run's registration says nothing about this one
     output: Path = args.output or project.state_dir / "reports" / spec.name
     pngs = render_plots(evaluation)
-    markdown = render_markdown(spec.name, trained, evaluation, data_test, registered, sorted(pngs))
+    budget = {"max_minutes": spec.compute.max_minutes, "max_cost_usd": spec.compute.max_cost_usd}
+    markdown = render_markdown(
+        spec.name, trained, evaluation, data_test, registered, sorted(pngs), budget
+    )
     for name, data in sorted(pngs.items()):
         atomic_write_bytes(output / name, data)
     report_path = output / "report.md"

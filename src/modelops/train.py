@@ -337,6 +337,11 @@ def cli_train(project: Project, args: argparse.Namespace) -> CommandResult:
         "test_split_sha256": frame_digest(test_df),
         "checkpoint_dir": str(checkpoints),
         "timings": timer.timings,
+        # Set on an ephemeral GPU runner by its boot script (from instance metadata).
+        "compute": {
+            "instance_type": os.environ.get("MODELOPS_INSTANCE_TYPE"),
+            "market": os.environ.get("MODELOPS_INSTANCE_MARKET"),
+        },
         "identity": identity,
         "reused": False,
     }

@@ -109,3 +109,33 @@ def test_missing_evaluation_is_a_clear_error(results: Path, capsys) -> None:
     (results / ".modelops" / "results" / "toy" / "evaluate.json").unlink()
     assert main(["report", "toy"]) == 2
     assert "modelops evaluate toy" in capsys.readouterr().err
+
+
+def test_gpu_run_cost_is_priced_from_the_table() -> None:
+    """A run on a billed GPU instance shows its price × runtime and flags a blown budget."""
+    from modelops.report import compute_section
+    from modelops.runners.cost import cost_estimate
+
+    train = {
+        **TRAIN,
+        "timings": {"train": 100.0, "bundle": 20.0},
+        "compute": {"instance_type": "g5.xlarge", "market": "spot"},
+    }
+    expected = cost_estimate("g5.xlarge", 120.0, spot=True)["cost_usd"]
+    (line,) = compute_section(train, {"max_minutes": 30, "max_cost_usd": 1.0})
+    assert "g5.xlarge" in line and "spot" in line and f"${expected:.4f}" in line
+    assert "over budget" not in line
+    (line,) = compute_section(train, {"max_minutes": 30, "max_cost_usd": expected / 2})
+    assert "over budget" in line
+
+
+def test_cpu_run_says_no_gpu_was_billed() -> None:
+    """Without an instance type (a CI CPU runner) the report says nothing was billed."""
+    from modelops.report import compute_section
+
+    (line,) = compute_section({**TRAIN, "compute": {}}, {"max_minutes": 60})
+    assert "no GPU instance was billed" in line
+    (line,) = compute_section(
+        {**TRAIN, "compute": {"instance_type": "x9.huge", "market": "spot"}}, {"max_minutes": 5}
+    )
+    assert "cost is unknown" in line

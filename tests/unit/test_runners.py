@@ -90,6 +90,15 @@ def test_user_data_arms_the_timer_before_anything_else() -> None:
     assert "./run.sh --jitconfig" in commands[-1]
 
 
+def test_user_data_tells_the_job_its_instance_type() -> None:
+    """The boot script writes the instance type and market into the runner's .env (for cost)."""
+    script = render_user_data(jitconfig=JIT, max_minutes=45)
+    env_line = next(ln for ln in script.splitlines() if "MODELOPS_INSTANCE_TYPE=" in ln)
+    assert "instance-type" in env_line and "instance-life-cycle" in env_line
+    assert env_line.endswith('>> "$RUNNER_DIR/.env"')
+    assert script.index("MODELOPS_INSTANCE_TYPE") < script.index("./run.sh")
+
+
 def test_user_data_verifies_a_downloaded_runner() -> None:
     """A runner downloaded at boot is checked against its sha256 before it is unpacked."""
     digest = "a" * 64

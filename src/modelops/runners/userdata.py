@@ -61,6 +61,15 @@ def render_user_data(
             "fi",
         ]
     lines += [
+        "# 3. Tell the job what it runs on (the runner loads .env): the PR report prices the run.",
+        'mkdir -p "$RUNNER_DIR"',
+        "IMDS=http://169.254.169.254/latest",
+        "IMDS_TOKEN=$(curl -fsS -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' "
+        '"$IMDS/api/token" || true)',
+        'imds() { curl -fsS -H "X-aws-ec2-metadata-token: $IMDS_TOKEN" '
+        '"$IMDS/meta-data/$1" || echo unknown; }',
+        "printf 'MODELOPS_INSTANCE_TYPE=%s\\nMODELOPS_INSTANCE_MARKET=%s\\n' "
+        '"$(imds instance-type)" "$(imds instance-life-cycle)" >> "$RUNNER_DIR/.env"',
         "id runner >/dev/null 2>&1 || useradd --create-home runner",
         'chown -R runner: "$RUNNER_DIR"',
         "# The JIT config registers a single-use runner: it takes one job and exits.",
