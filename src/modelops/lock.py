@@ -27,6 +27,8 @@ DEFAULT_TIMEOUT_S = 600.0
 # A remote lock older than this is taken over: no deploy of one environment runs this long.
 REMOTE_LOCK_TTL_S = 1800.0
 _POLL_S = 0.2
+# Lock objects this process held but could not delete (the store was unreachable).
+_ORPHANED: set[str] = set()
 
 
 def lock_timeout() -> float:
@@ -117,8 +119,9 @@ def remote_lock(
     while not store.create_exclusive(key, json.dumps(body).encode()):
         raw = store.read_key(key)
         holder = json.loads(raw) if raw else {}
-        if holder and float(holder.get("expires", 0)) < time.time():
-            on_wait(f"taking over an expired lock for {what} (held by {holder.get('host')})")
+        stale = _stale(holder, orphaned=store.describe_key(key) in _ORPHANED)
+        if stale:
+            on_wait(f"taking over the lock for {what}: {stale}")
             store.delete_key(key)
             continue
         if not told:
@@ -134,4 +137,32 @@ def remote_lock(
     try:
         yield
     finally:
-        store.delete_key(key)
+        try:
+            store.delete_key(key)
+            _ORPHANED.discard(store.describe_key(key))
+        except ServiceError as exc:
+            _ORPHANED.add(store.describe_key(key))
+            # The store is gone (the likely reason we are failing): keep the original error.
+            # The next deploy from this host takes the orphan over; others wait for its expiry.
+            on_wait(
+                f"could not release the lock for {what} ({exc.message}); it expires in {ttl:.0f}s"
+            )
+
+
+def _stale(holder: dict[str, object], *, orphaned: bool) -> str | None:
+    """Why a lock object can be taken over, or None while its holder may still be working."""
+    if not holder:
+        return None
+    if float(str(holder.get("expires", 0))) < time.time():
+        return f"expired (held by {holder.get('host')})"
+    if holder.get("host") == socket.gethostname():
+        pid = int(str(holder.get("pid", 0)))
+        if pid == os.getpid() and orphaned:
+            return "left by an earlier deploy of this process that could not release it"
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return f"its holder (pid {pid} on this host) is gone"
+        except PermissionError:
+            return None  # alive, another user's
+    return None

@@ -56,3 +56,25 @@ def test_expired_remote_lock_is_taken_over(tmp_path: Path) -> None:
         holder = json.loads(store.read_key("deploy.lock") or b"{}")
         assert holder["host"] != "gone"
     assert "expired" in said[0]
+
+
+def test_lock_of_a_dead_process_on_this_host_is_taken_over(tmp_path: Path) -> None:
+    """A lock object whose holder on this host has exited is taken over without waiting."""
+    import socket
+
+    store = LocalStore(tmp_path)
+    holder = {"host": socket.gethostname(), "pid": _dead_pid(), "expires": time.time() + 999}
+    store.create_exclusive("deploy.lock", json.dumps(holder).encode())
+    said: list[str] = []
+    with remote_lock(store, "deploy.lock", what="store lock", timeout=0.5, on_wait=said.append):
+        pass
+    assert "is gone" in said[0]
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
