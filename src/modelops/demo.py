@@ -17,7 +17,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelops.errors import InputError, ModelopsError
@@ -36,10 +36,18 @@ class Step:
     name: str
     argv: Callable[[str | None], list[str]]
     per_model: bool = True
+    # Exit codes that are an expected outcome (drift: 3), with what to say about them.
+    expected: dict[int, str] = field(default_factory=lambda: {0: ""})
+    # Runs before / after the command, e.g. to write its input or commit its output.
+    before: Callable[[str | None], object] | None = None
+    after: Callable[[str | None], None] | None = None
 
 
 def default_steps() -> list[Step]:
-    """The PR path: validate → data-test → train → evaluate → register → report."""
+    """The PR path: validate → data-test → train → evaluate → register → report.
+
+    `cli_demo` appends `gitops_steps`: promotion, deploys, scoring and drift.
+    """
     return [
         Step("validate", lambda _: ["validate"], per_model=False),
         Step("data-test", lambda m: ["data-test", str(m)]),
@@ -48,6 +56,74 @@ def default_steps() -> list[Step]:
         Step("register", lambda m: ["register", str(m)]),
         Step("report", lambda m: ["report", str(m)]),
     ]
+
+
+def gitops_steps(scratch: Project) -> list[Step]:
+    """After registering: promote dev → staging → prod as commits, deploy each, score, drift."""
+    from modelops.drift import shifted_copy
+    from modelops.serve import scoring_batch
+
+    inputs = scratch.state_dir / "demo"
+
+    def commit(message: str) -> Callable[[str | None], None]:
+        def run(model: str | None) -> None:
+            git = ["git", "-c", "user.name=modelops demo", "-c", "user.email=demo@modelops.invalid"]
+            subprocess.run([*git, "add", "environments"], cwd=scratch.root, check=True)
+            subprocess.run(
+                [*git, "commit", "-qm", message.format(model=model)],
+                cwd=scratch.root,
+                check=True,
+                capture_output=True,
+            )
+
+        return run
+
+    def promote_to(env: str) -> Callable[[str | None], list[str]]:
+        return lambda m: ["promote", str(m), "--to", env]
+
+    def deploy(env: str) -> Callable[[str | None], list[str]]:
+        return lambda _: ["deploy", env]
+
+    steps: list[Step] = []
+    for env in ("dev", "staging", "prod"):
+        steps.append(
+            Step(
+                f"promote → {env}",
+                promote_to(env),
+                after=commit(f"promote {{model}} to {env}"),
+            )
+        )
+        steps.append(Step(f"deploy {env}", deploy(env), per_model=False))
+    steps += [
+        Step(
+            "predict (prod)",
+            lambda m: [
+                "predict",
+                str(m),
+                "--env",
+                "prod",
+                "--input",
+                str(inputs / f"{m}-batch.csv"),
+                "--output",
+                str(inputs / f"{m}-scores.csv"),
+            ],
+            before=lambda m: scoring_batch(scratch, str(m), inputs / f"{m}-batch.csv"),
+        ),
+        Step(
+            "drift (shifted data)",
+            lambda m: [
+                "drift",
+                str(m),
+                "--env",
+                "prod",
+                "--input",
+                str(inputs / f"{m}-shifted.csv"),
+            ],
+            before=lambda m: shifted_copy(scratch, str(m), inputs / f"{m}-shifted.csv"),
+            expected={0: "", 3: "drift detected, as expected: the demo shifted the data"},
+        ),
+    ]
+    return steps
 
 
 def make_scratch(project: Project, workdir: Path) -> Project:
@@ -100,10 +176,16 @@ def run_steps(scratch: Project, steps: list[Step], models: list[str]) -> list[di
             label = f"{step.name} {model}" if model else step.name
             print(f"── {label}", flush=True)
             start = time.perf_counter()
+            if step.before is not None:
+                step.before(model)
             code = main(argv)
+            if code in step.expected and step.after is not None:
+                step.after(model)
             seconds = round(time.perf_counter() - start, 2)
             done.append({"step": step.name, "model": model, "exit_code": code, "seconds": seconds})
-            if code != 0:
+            if step.expected.get(code):
+                print(f"   ({step.expected[code]})", flush=True)
+            if code not in step.expected:
                 raise ModelopsError(
                     f"demo stopped: `modelops {' '.join(step.argv(model))}` exited {code}",
                     file=scratch.root,
@@ -124,7 +206,7 @@ def cli_demo(project: Project, args: argparse.Namespace) -> CommandResult:
         if not models:
             where = project.relative(project.pipelines_dir)
             raise InputError("no pipeline specs to run", file=where)
-        steps = run_steps(scratch, default_steps(), models)
+        steps = run_steps(scratch, default_steps() + gitops_steps(scratch), models)
         # Inside the isolated environment: MODELOPS_HOME must not redirect the state dir.
         reports = {m: str(scratch.state_dir / "reports" / m / "report.md") for m in models}
     seconds = round(time.perf_counter() - start, 1)

@@ -255,3 +255,30 @@ def cli_drift(project: Project, args: argparse.Namespace) -> CommandResult:
         summary=summary,
         exit_code=3 if report["drift"] else 0,
     )
+
+
+def shifted_copy(project: Project, model: str, dest: Path) -> Path:
+    """The model's data with every drift feature shifted (the demo's "recent" data).
+
+    Numeric features move up by one standard deviation; categorical ones have each
+    value replaced by the next category, so frequencies change but values stay valid.
+    """
+    import pandas as pd
+
+    spec = load_pipeline(project, model)
+    if spec.drift is None:
+        raise InputError("the spec has no drift section", file=spec.path, field="drift")
+    frame = pd.read_csv(spec.data_file(project)).drop(columns=[spec.target])
+    for feature in spec.drift.features:
+        column = frame[feature]
+        if pd.api.types.is_numeric_dtype(column):
+            shifted = column + column.std()
+            frame[feature] = shifted.round() if pd.api.types.is_integer_dtype(column) else shifted
+            frame[feature] = frame[feature].astype(column.dtype)
+        else:
+            categories = sorted(column.dropna().unique())
+            following = dict(zip(categories, categories[1:] + categories[:1], strict=True))
+            frame[feature] = column.map(following)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(dest, index=False)
+    return dest

@@ -218,3 +218,14 @@ def cli_predict(project: Project, args: argparse.Namespace) -> CommandResult:
             f"{args.env} (sha256 {outcome['sha256'][:12]} verified) → {args.output}"
         ],
     )
+
+
+def scoring_batch(project: Project, model: str, dest: Path, rows: int = 1000) -> Path:
+    """A batch to score (the demo's): the first rows of the model's data, without the target."""
+    import pandas as pd
+
+    spec = load_pipeline(project, model)
+    frame = pd.read_csv(spec.data_file(project), nrows=rows).drop(columns=[spec.target])
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(dest, index=False)
+    return dest
