@@ -1,6 +1,6 @@
 """The local stack: a real `mlflow server` and a moto S3 server on free 127.0.0.1 ports.
 
-`python -m modelops.localstack [--workdir DIR]` (or `make stack`) starts both, creates
+`python -m modelops.localstack [--workdir DIR]` starts both, creates
 the serving bucket and prints the environment variables that point `modelops` at
 them; Ctrl-C stops them. The integration tests start the same stack through
 `start_stack`, once per test session.

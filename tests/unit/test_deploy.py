@@ -215,3 +215,27 @@ def test_lock_timeout_is_reported(project: Project, tmp_path: Path) -> None:
     assert proc.returncode == 4
     assert "timed out after 1s waiting for the deploy lock of 'dev'" in proc.stderr
     assert _live(project) == {}
+
+
+class _Exploit:
+    """Unpickling this creates a folder: proof that code ran."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (os.mkdir, (str(self.marker),))
+
+
+def test_pickle_in_registry_artifact_never_runs(project: Project, tmp_path: Path, capsys) -> None:
+    """A pickle swapped into the registered bundle is refused by digest; its code never runs."""
+    import pickle
+
+    _promoted(project, tmp_path)
+    run_id = registry.get_version(project, "toy", 1).run_id
+    (model_file,) = (project.state_dir / "mlartifacts").rglob(f"{run_id}/**/model.json")
+    marker = tmp_path / "pwned"
+    model_file.write_bytes(pickle.dumps(_Exploit(marker)))
+    assert modelops(project, "deploy", "dev") == 2
+    assert "does not match the manifest" in capsys.readouterr().err
+    assert not marker.exists() and _live(project) == {}
