@@ -172,3 +172,32 @@ def test_rollback_to_a_version_never_run_is_refused(
         == 2
     )
     assert "never ran in 'dev'" in capsys.readouterr().err
+
+
+def test_a_person_promoting_over_a_hold_lifts_it(project: Project, tmp_path: Path, capsys) -> None:
+    """A hand promotion into a held environment is allowed, drops the hold and says so in the PR."""
+    register_version(project, tmp_path, bias=0.6)
+    register_version(project, tmp_path, bias=0.7)
+    for version in (1, 2):
+        assert modelops(project, "promote", "toy", "--to", "dev", "--version", str(version)) == 0
+        commit(project, f"dev v{version}")
+    assert (
+        modelops(
+            project,
+            "rollback",
+            "toy",
+            "--env",
+            "dev",
+            "--to-version",
+            "1",
+            "--reason",
+            "incident 42",
+        )
+        == 0
+    )
+    commit(project, "rollback")
+    capsys.readouterr()
+    assert modelops(project, "promote", "toy", "--to", "dev", "--version", "2") == 0
+    assert "lifts the hold" in capsys.readouterr().out
+    manifest = load_manifest(project, "dev", "toy")
+    assert manifest is not None and manifest.version == 2 and manifest.hold is None

@@ -210,3 +210,17 @@ def test_predict_refuses_an_environment_without_the_model(
         == 2
     )
     assert "not deployed in 'prod'" in capsys.readouterr().err
+
+
+def test_read_chunks_bounds_rows_in_memory(tmp_path: Path) -> None:
+    """CSV and Parquet inputs arrive in chunks of at most chunk_size rows, covering every row."""
+    import pandas as pd
+
+    from modelops.serve import read_chunks
+
+    frame = pd.DataFrame({"x": [i / 1000 for i in range(1000)]})
+    frame.to_csv(tmp_path / "in.csv", index=False)
+    frame.to_parquet(tmp_path / "in.parquet", row_group_size=1000)
+    for name in ("in.csv", "in.parquet"):
+        sizes = [len(chunk) for chunk in read_chunks(tmp_path / name, 64)]
+        assert max(sizes) == 64 and sum(sizes) == 1000, name
