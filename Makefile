@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install demo test test-fast lint bench clean
+.PHONY: help install demo test test-fast lint bench stack clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ lint: $(STAMP) ## ruff, mypy, and the workflow linters
 
 bench: $(STAMP) ## run the benchmarks and write bench/RESULTS.md
 	$(BIN)/python bench/run.py
+
+stack: $(STAMP) ## start a local MLflow server + S3 endpoint on 127.0.0.1 (Ctrl-C stops)
+	$(BIN)/python -m modelops.localstack
 
 clean: ## remove the venv and the embedded state
 	rm -rf $(VENV) .modelops
