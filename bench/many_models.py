@@ -315,13 +315,14 @@ def run(ctx: Context) -> Figure:
 
 def _why(command: str) -> str:
     return {
-        "validate": "every spec's entrypoint and schema are imported and checked one by one. "
-        "Closing it: import each distinct module once and cache schema validation.",
-        "changed": "each spec is loaded and parsed to learn which paths it watches. "
-        "Closing it: parse specs lazily, only for paths that the diff touches.",
+        "validate": "it checks every spec, manifest and entrypoint; the per-model part was not "
+        "profiled here. Closing it: profile at 500 models and cache what repeats "
+        "(schema compilation, shared entrypoints).",
+        "changed": "it reads every spec to learn which paths it watches; the per-model part "
+        "was not profiled here. Closing it: profile at 500 models; match paths before parsing.",
         "status": "each model × environment asks MLflow for its alias and re-hashes its stored "
-        "bundle. Closing it: read aliases in one search per environment and trust the stored "
-        "digest unless `--verify` is given.",
+        "bundle (see `modelops.deploy.inspect`). Closing it: read aliases in one search per "
+        "environment and trust the stored digest unless asked to verify.",
         "deploy": "the reconcile asks MLflow for every model's alias and re-hashes every stored "
         "bundle even when the pointer matches git. Closing it: skip unchanged models.",
     }[command]

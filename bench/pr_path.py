@@ -99,13 +99,15 @@ def run(ctx: Context) -> Figure:
     if overhead >= GOAL_OVERHEAD_S:
         mlflow_import = run_child([PYTHON, "-c", "import mlflow"], env=clean_env()).wall_s
         slowest = sorted(samples.items(), key=lambda kv: -kv[1].wall_s)
+        fit_note = f" (its model fit: {fmt_s(fit)})" if fit is not None else ""
         fig.misses.append(
             f"the five steps add {fmt_s(overhead)} over the direct call; the slowest are "
             + ", ".join(f"{k} {fmt_s(v.wall_s)}" for k, v in slowest[:3])
-            + ". Much of it is per-process start-up: `import mlflow` alone takes "
-            f"{fmt_s(mlflow_import)} here and most steps pay it, then open the sqlite store. "
-            "Closing it: keep MLflow out of data-test and report, and log to MLflow once per "
-            "job rather than once per step."
+            + f"; train{fit_note}. `import mlflow` alone takes {fmt_s(mlflow_import)} here, "
+            "and every step is its own process that re-imports pandas and pandera and re-reads "
+            "the data. The rest was not profiled in this run. Closing it: profile train and "
+            "data-test (`-X importtime`, cProfile) and run the PR path's steps in one process "
+            "where the workflow allows."
         )
     return fig
 

@@ -97,7 +97,8 @@ def render_markdown(figures: list[Figure], machine: Machine, *, quick: bool, not
         "",
         "Written by `make bench` (`bench/run.py`); every figure below was measured in the same run "
         "as its baseline. Times are wall-clock times of whole processes (best of N unless said), "
-        "peak memory is the child process's own maximum resident set size.",
+        "peak memory is the child process's own maximum resident set size. Rerun one figure with "
+        "`.venv/bin/python bench/run.py --only NAME` (names: `--help`); `--quick` for a smoke run.",
         "",
         "## Machine",
         "",

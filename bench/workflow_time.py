@@ -85,6 +85,12 @@ def run(ctx: Context) -> Figure:
             else f"job results {jobs}",
         )
     )
+    failed = sorted(job for job, result in jobs.items() if result != "success")
+    if failed:
+        fig.notes.append(
+            f"Job(s) {', '.join(failed)} did not succeed in this run; their times are still "
+            "real. tests/workflows/test_act.py runs the same workflow and says why."
+        )
     fig.notes.append(
         "`act` on the host (`-P ubuntu-latest=-self-hosted`, no Docker), offline stand-ins for "
         "remote actions; the issue sets no goal for this figure, so it is reported as info."
