@@ -186,6 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="modelops-stack-"))
     workdir.mkdir(parents=True, exist_ok=True)
+
     def _terminate(signum: int, frame: object) -> None:
         raise KeyboardInterrupt  # SIGTERM stops the services as Ctrl-C does
 
