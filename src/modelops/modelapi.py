@@ -46,16 +46,32 @@ class TrainContext:
     facts: dict[str, str] = field(default_factory=dict)
 
 
-def _ensure_on_path(project: Project) -> None:
-    src = str(project.models_src)
-    if src not in sys.path:
-        sys.path.insert(0, src)
+def _ensure_on_path(project: Project, module_name: str) -> None:
+    """Make `module_name` resolve inside this project's src/, not a copy loaded earlier.
+
+    One process may work on two checkouts (the demo's scratch copy, tests): a
+    `models` package imported from the other one must not answer for this one.
+    """
+    src = project.models_src.resolve()
+    if sys.path[:1] != [str(src)]:
+        if str(src) in sys.path:
+            sys.path.remove(str(src))
+        sys.path.insert(0, str(src))
+    top = module_name.split(".")[0]
+    loaded = sys.modules.get(top)
+    if loaded is None:
+        return
+    locations = [getattr(loaded, "__file__", None), *getattr(loaded, "__path__", [])]
+    if not any(loc and Path(loc).resolve().is_relative_to(src) for loc in locations):
+        for name in [m for m in sys.modules if m == top or m.startswith(f"{top}.")]:
+            del sys.modules[name]
+        importlib.invalidate_caches()
 
 
 def import_object(project: Project, reference: str, *, file: Path, field_name: str) -> Any:
     """Import `module` or `module:attr` from the project's src/; errors name the spec field."""
-    _ensure_on_path(project)
     module_name, _, attr = reference.partition(":")
+    _ensure_on_path(project, module_name)
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:

@@ -32,3 +32,21 @@ def test_unknown_model_is_a_clear_error(tmp_path, monkeypatch, capsys) -> None:
     assert "pipelines/nosuch.yaml" in err
     assert "unknown model 'nosuch'" in err
     assert "Traceback" not in err
+
+
+def test_model_packages_resolve_in_the_project_at_hand(tmp_path, monkeypatch) -> None:
+    """A `models` package imported from one checkout never answers for another one."""
+    from modelops.modelapi import import_object
+    from modelops.project import Project
+
+    for name, value in (("a", 1), ("b", 2)):
+        pkg = tmp_path / name / "src" / "models"
+        pkg.mkdir(parents=True)
+        (pkg / "__init__.py").write_text(f"VALUE = {value}\n")
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    for name in [m for m in sys.modules if m == "models" or m.startswith("models.")]:
+        monkeypatch.delitem(sys.modules, name)
+    first = import_object(Project(tmp_path / "a"), "models:VALUE", file=tmp_path, field_name="x")
+    second = import_object(Project(tmp_path / "b"), "models:VALUE", file=tmp_path, field_name="x")
+    assert (first, second) == (1, 2)
+    del sys.modules["models"]

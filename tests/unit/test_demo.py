@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -15,7 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.mark.slow
 def test_demo_runs_the_loop_for_both_models(tmp_path: Path, monkeypatch, capsys) -> None:
-    """validate → … → report succeed for every example model, using only the scratch copy."""
+    """validate → … → report → promote → deploy → predict → drift, only in the scratch copy."""
     monkeypatch.setenv("MODELOPS_HOME", str(tmp_path / "user-state"))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # must be ignored
     workdir = tmp_path / "demo"
@@ -45,6 +46,23 @@ def test_demo_runs_the_loop_for_both_models(tmp_path: Path, monkeypatch, capsys)
         )
         assert registered["version"] == 1
     assert (workdir / ".git").is_dir() and (workdir / ".modelops" / "mlflow.db").is_file()
+    # Promotion landed as commits and every environment serves version 1 of both models.
+    log = subprocess.run(
+        ["git", "log", "--format=%s"], cwd=workdir, capture_output=True, text=True, check=True
+    ).stdout
+    for env in ("dev", "staging", "prod"):
+        assert f"promote churn to {env}" in log and f"promote digits to {env}" in log
+        live = json.loads((workdir / ".modelops" / "serving" / env / "live.json").read_text())
+        assert {m: e["version"] for m, e in live.items()} == {"churn": 1, "digits": 1}
+    # The batch was scored from prod, one prediction per input row.
+    batch = workdir / ".modelops" / "demo" / "churn-batch.csv"
+    scores = workdir / ".modelops" / "demo" / "churn-scores.csv"
+    assert len(scores.read_text().splitlines()) == len(batch.read_text().splitlines())
+    # The shifted data was caught: drift exits 3 for at least one model, as the demo expects.
+    drift_codes = {
+        s["model"]: s["exit_code"] for s in result["steps"] if s["step"].startswith("drift")
+    }
+    assert set(drift_codes) == {"churn", "digits"} and 3 in drift_codes.values()
     # The user's state (MODELOPS_HOME) was ignored: the demo kept to its scratch copy.
     assert not (tmp_path / "user-state" / "mlflow.db").exists()
     assert not (tmp_path / "user-state" / "reports").exists()

@@ -22,6 +22,9 @@ FAST_DIGITS = {"epochs": 6, "checkpoint_every": 2, "hidden": 32}
 @pytest.fixture(scope="module")
 def models_path() -> Iterator[None]:
     """The repository's model packages importable; unloaded afterwards for other tests."""
+    # An earlier test may have imported `models` from a scratch copy that is gone now.
+    for name in [m for m in sys.modules if m == "models" or m.startswith("models.")]:
+        del sys.modules[name]
     sys.path.insert(0, str(REPO / "src"))
     yield
     sys.path.remove(str(REPO / "src"))
