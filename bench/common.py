@@ -289,8 +289,8 @@ def fmt_rate(per_s: float, unit: str = "rows/s") -> str:
     return f"{per_s:.1f} {unit}"
 
 
-def ratio(a: float, b: float) -> str:
-    return f"{a / b:.2f}×" if b > 0 else "—"
+def ratio(a: float, b: float, digits: int = 2) -> str:
+    return f"{a / b:.{digits}f}×" if b > 0 else "—"
 
 
 def verdict(ok: bool) -> str:
