@@ -98,12 +98,18 @@ def read_text(path: Path, *, what: str = "file") -> str:
 
 
 def read_yaml(path: Path, *, what: str = "YAML file") -> Any:
-    """Parse a YAML file; a syntax error names the file, line and problem."""
+    """Parse a YAML file; a syntax error names the file, line and problem.
+
+    Uses libyaml's safe loader when PyYAML was built with it: about eight times
+    faster than the pure-Python one, which matters when `changed` or `validate`
+    reads hundreds of specs. Both build only plain types, and both report marks.
+    """
     import yaml
 
     text = read_text(path, what=what)
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader, C or Python
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark is not None else None

@@ -46,9 +46,20 @@ def _dotted(path: Any) -> str:
     return ".".join(parts).replace(".[", "[") or "(top level)"
 
 
+@cache
+def _validator(schema_name: str) -> Any:
+    """The compiled validator of a shipped schema: built once per process, not once per file.
+
+    No format checker: the shipped schemas constrain strings with `pattern`, which
+    the validator always applies, so `format` stays an annotation as by default.
+    """
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(load_schema(schema_name))
+
+
 def validate_document(document: Any, schema_name: str, file: Path) -> dict[str, Any]:
     """Check `document` against a shipped schema; raise SpecError on the most relevant error."""
-    from jsonschema import Draft202012Validator
     from jsonschema.exceptions import best_match
 
     if not isinstance(document, dict):
@@ -58,8 +69,7 @@ def validate_document(document: Any, schema_name: str, file: Path) -> dict[str, 
             file=file,
             hint=f"see the {schema_name} schema: {schema_path(schema_name)}",
         )
-    validator = Draft202012Validator(load_schema(schema_name))
-    error = best_match(validator.iter_errors(document))
+    error = best_match(_validator(schema_name).iter_errors(document))
     if error is not None:
         where = list(error.absolute_path)
         if error.validator == "required":

@@ -247,3 +247,17 @@ def test_gpu_models_go_to_the_gpu_matrix_only_when_runners_may_start(
     assert models(json.loads(lines["cpu-matrix"])) == cpu
     assert models(json.loads(lines["gpu-matrix"])) == gpu
     assert lines["any-gpu"] == ("true" if gpu else "false")
+
+
+def test_an_unroutable_spec_fails_even_when_untouched(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An untouched spec is only skimmed, but one whose paths cannot be read still fails by name."""
+    write(repo, "pipelines/beta.yaml", "name: beta\ndata: [unclosed\n")
+    base = commit(repo, "break beta")
+    write(repo, "data/alpha/rows.csv", "y\n1\n")
+    commit(repo)
+    assert main(["changed", "--base", base]) == 2
+    err = capsys.readouterr().err
+    assert "pipelines/beta.yaml:3: malformed YAML" in err
+    assert "Traceback" not in err
