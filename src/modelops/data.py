@@ -2,7 +2,8 @@
 
 `modelops data-test MODEL` runs them all. `train`, `evaluate` and `report` use
 `load_frame`, `data_digest`, `split` and `split_summary` so that every command
-reads the same rows and can say which ones it used.
+reads the same rows and can say which ones it used. The data test itself works on
+row positions and 64-bit row hashes: no copy of the frame beyond pandera's own.
 """
 
 from __future__ import annotations
@@ -405,6 +406,8 @@ def _jsonable(value: Any) -> Any:
 
 # -- profile, split, leakage ---------------------------------------------------
 
+DEFAULT_MAX_DUPLICATE_SHARE = 0.01
+
 
 def profile(df: pd.DataFrame, target: str) -> dict[str, Any]:
     """Rows, columns, missing values per column (non-zero only) and class balance."""
@@ -425,24 +428,88 @@ def profile(df: pd.DataFrame, target: str) -> dict[str, Any]:
     }
 
 
-def split(spec: PipelineSpec, df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Train and test rows, the same for the same data and spec (seed, fraction, stratify)."""
-    from sklearn.model_selection import train_test_split
+def split_positions(spec: PipelineSpec, df: pd.DataFrame) -> tuple[Any, Any]:
+    """Train and test row positions, the same for the same data and spec (seed, fraction, stratify).
+
+    The rows are exactly those of scikit-learn's `train_test_split` (ShuffleSplit or
+    StratifiedShuffleSplit, `random_state=seed`), computed here with numpy so that a
+    data test neither imports scikit-learn (a second at start) nor copies the frame.
+    """
+    import math
+
+    import numpy as np
 
     _require_columns(spec, df)
-    stratify = df[spec.target] if spec.stratify else None
+    n = len(df)
+    n_test = math.ceil(spec.test_fraction * n)
+    n_train = n - n_test
+    if n_train <= 0 or n_test <= 0:
+        raise _split_error(f"{n} row(s) leave nothing to train or test on")
+    rng = np.random.RandomState(spec.split_seed)
+    if not spec.stratify:
+        order = rng.permutation(n)
+        return order[n_test:], order[:n_test]
+    y = df[spec.target].to_numpy()
     try:
-        train, test = train_test_split(
-            df, test_size=spec.test_fraction, random_state=spec.split_seed, stratify=stratify
+        classes, y_indices, class_counts = np.unique(y, return_inverse=True, return_counts=True)
+    except TypeError as exc:  # mixed types in the target, e.g. numbers and text
+        raise _split_error(f"the target's values cannot be ordered ({exc})") from None
+    if class_counts.min() < 2:
+        rare = classes[class_counts < 2].tolist()
+        raise _split_error(f"the least populated classes have only 1 member: {rare}")
+    if n_train < len(classes) or n_test < len(classes):
+        raise _split_error(
+            f"train {n_train} / test {n_test} rows cannot hold each of {len(classes)} classes"
         )
-    except ValueError as exc:  # e.g. a class with a single row cannot be stratified
-        raise DataError(
-            f"cannot split the data: {exc}",
-            file=spec.path,
-            field="data.split",
-            hint="set data.split.stratify: false or add rows for the rare classes",
-        ) from None
+    class_indices = np.split(np.argsort(y_indices, kind="stable"), np.cumsum(class_counts)[:-1])
+    n_i = _approximate_mode(class_counts, n_train, rng)
+    t_i = _approximate_mode(class_counts - n_i, n_test, rng)
+    train_parts, test_parts = [], []
+    for i, count in enumerate(class_counts):
+        shuffled = class_indices[i].take(rng.permutation(count), mode="clip")
+        train_parts.append(shuffled[: n_i[i]])
+        test_parts.append(shuffled[n_i[i] : n_i[i] + t_i[i]])
+    train = rng.permutation(np.concatenate(train_parts))
+    test = rng.permutation(np.concatenate(test_parts))
     return train, test
+
+
+def _approximate_mode(class_counts: Any, n_draws: int, rng: Any) -> Any:
+    """Rows per class for `n_draws` draws; ties broken by `rng` (scikit-learn's algorithm)."""
+    import numpy as np
+
+    continuous = class_counts / class_counts.sum() * n_draws
+    floored = np.floor(continuous)
+    need_to_add = int(n_draws - floored.sum())
+    if need_to_add > 0:
+        remainder = continuous - floored
+        for value in np.sort(np.unique(remainder))[::-1]:
+            (inds,) = np.where(remainder == value)
+            add_now = min(len(inds), need_to_add)
+            inds = rng.choice(inds, size=add_now, replace=False)
+            floored[inds] += 1
+            need_to_add -= add_now
+            if need_to_add == 0:
+                break
+    return floored.astype(int)
+
+
+def _split_error(reason: str) -> DataError:
+    return DataError(
+        f"cannot split the data: {reason}",
+        field="data.split",
+        hint="set data.split.stratify: false or add rows for the rare classes",
+    )
+
+
+def split(spec: PipelineSpec, df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Train and test rows (copies, original index kept) at `split_positions`."""
+    try:
+        train, test = split_positions(spec, df)
+    except DataError as exc:
+        exc.file = str(spec.path)
+        raise
+    return df.take(train), df.take(test)
 
 
 def _require_columns(spec: PipelineSpec, df: pd.DataFrame) -> None:
@@ -461,48 +528,105 @@ def _require_columns(spec: PipelineSpec, df: pd.DataFrame) -> None:
             )
 
 
+def _id_hashes(frame: pd.DataFrame, spec: PipelineSpec) -> Any:
+    """64-bit hashes of the row ids (the id column, else the row index labels)."""
+    import pandas as pd
+
+    ids = frame[spec.id_column] if spec.id_column in frame.columns else frame.index.to_series()
+    # Ids are (nearly) unique: encoding them as categories first would only add a pass.
+    return pd.util.hash_pandas_object(ids, index=False, categorize=False).to_numpy()
+
+
+def _sorted_digest(hashes: Any) -> str:
+    import numpy as np
+
+    return sha256_bytes(np.sort(hashes).astype("<u8").tobytes())
+
+
 def rows_digest(frame: pd.DataFrame, spec: PipelineSpec) -> str:
-    """sha256 of the sorted row ids (the id column, else the row index): which rows, not order."""
-    ids = frame[spec.id_column] if spec.id_column in frame.columns else frame.index
-    return sha256_bytes("\n".join(sorted(str(i) for i in ids)).encode("utf-8"))
+    """sha256 of the sorted 64-bit hashes of the row ids: which rows, whatever their order."""
+    return _sorted_digest(_id_hashes(frame, spec))
 
 
 def split_summary(spec: PipelineSpec, train: pd.DataFrame, test: pd.DataFrame) -> dict[str, Any]:
     """What evaluate and report state about the split: sizes, settings, row-id digests."""
+    return _summary(spec, len(train), len(test), _id_hashes(train, spec), _id_hashes(test, spec))
+
+
+def _summary(
+    spec: PipelineSpec, train_rows: int, test_rows: int, train_ids: Any, test_ids: Any
+) -> dict[str, Any]:
     return {
-        "train_rows": len(train),
-        "test_rows": len(test),
+        "train_rows": train_rows,
+        "test_rows": test_rows,
         "test_fraction": spec.test_fraction,
         "seed": spec.split_seed,
         "stratify": spec.stratify,
-        "train_ids_sha256": rows_digest(train, spec),
-        "test_ids_sha256": rows_digest(test, spec),
+        "train_ids_sha256": _sorted_digest(train_ids),
+        "test_ids_sha256": _sorted_digest(test_ids),
     }
 
 
-def leakage_check(train: pd.DataFrame, test: pd.DataFrame, spec: PipelineSpec) -> dict[str, Any]:
-    """Test rows that training also saw: by id, and by identical feature vector."""
+def max_duplicate_share(spec: PipelineSpec) -> float:
+    """`data.split.max_duplicate_share`: the share of test rows that may repeat a train row."""
+    split_doc = (spec.raw.get("data") or {}).get("split") or {}
+    return float(split_doc.get("max_duplicate_share", DEFAULT_MAX_DUPLICATE_SHARE))
+
+
+def leakage_check(
+    frame: pd.DataFrame, train: Any, test: Any, spec: PipelineSpec, *, id_hashes: Any = None
+) -> dict[str, Any]:
+    """Test rows that training also saw, for the rows at positions `train` and `test`.
+
+    A shared id (`data.id_column`) is always leakage. A test row equal to a train row
+    in every column but the id (features and target) is a duplicate: natural data with
+    a few discrete columns repeats by chance, so duplicates fail the check only above
+    `data.split.max_duplicate_share` of the test rows; they are always counted.
+    Each side is one vectorised pass of 64-bit row hashes (NaN equals NaN, as in a file);
+    a shared id is confirmed on the values themselves, so a hash collision never fails a run.
+    """
+    import numpy as np
     import pandas as pd
 
-    id_col = spec.id_column if spec.id_column in train.columns else None
+    id_col = spec.id_column if spec.id_column in frame.columns else None
     result: dict[str, Any] = {"id_column": id_col}
-    leaked: set[Any] = set()
+    leaked = np.zeros(len(test), dtype=bool)
     if id_col is not None:
-        shared = test[test[id_col].isin(set(train[id_col]))]
-        result["by_id"] = len(shared)
-        result["id_examples"] = [_jsonable(v) for v in shared[id_col].head(EXAMPLES)]
-        leaked.update(shared.index)
-    features = [c for c in train.columns if c not in {id_col, spec.target}]
-    # Row hashes instead of a merge: one pass per side, and NaN equals NaN as in a file.
-    train_hashes = set(pd.util.hash_pandas_object(train[features], index=False))
-    test_hashes = pd.util.hash_pandas_object(test[features], index=False)
-    dup = test[test_hashes.isin(train_hashes).to_numpy()]
-    result["by_features"] = len(dup)
-    label = dup[id_col] if id_col else dup.index.to_series()
-    result["feature_examples"] = [_jsonable(v) for v in label.head(EXAMPLES)]
-    leaked.update(dup.index)
-    result["leaked_rows"] = len(leaked)
+        ids = _id_hashes(frame, spec) if id_hashes is None else id_hashes
+        maybe = np.flatnonzero(_isin(ids[test], ids[train]))
+        if len(maybe):  # confirm on the values: equal hashes of different ids are not leakage
+            column = frame[id_col]
+            twins = train[np.isin(ids[train], ids[test[maybe]])]
+            maybe = maybe[column.iloc[test[maybe]].isin(column.iloc[twins]).to_numpy()]
+        leaked[maybe] = True
+        result["by_id"] = len(maybe)
+        result["id_examples"] = [_jsonable(v) for v in frame[id_col].iloc[test[maybe[:EXAMPLES]]]]
+    compared = [c for c in frame.columns if c != id_col]
+    rows = pd.util.hash_pandas_object(frame[compared], index=False).to_numpy()
+    dup = np.flatnonzero(_isin(rows[test], rows[train]))
+    del rows
+    leaked[dup] = True
+    share = len(dup) / len(test) if len(test) else 0.0
+    limit = max_duplicate_share(spec)
+    shown = test[dup[:EXAMPLES]]
+    examples = frame[id_col].iloc[shown] if id_col else frame.index[shown]
+    result.update(
+        by_features=len(dup),
+        compared_columns=len(compared),
+        duplicate_share=round(share, 6),
+        max_duplicate_share=limit,
+        feature_examples=[_jsonable(v) for v in examples],
+        leaked_rows=int(leaked.sum()),
+        passed=not result.get("by_id") and share <= limit,
+    )
     return result
+
+
+def _isin(values: Any, pool: Any) -> Any:
+    """A boolean mask: which of the hashes `values` occur in `pool` (one hash-table pass)."""
+    import pandas as pd
+
+    return pd.Series(values, copy=False).isin(pool).to_numpy()
 
 
 # -- the command -----------------------------------------------------------------
@@ -526,8 +650,14 @@ def cli_data_test(project: Project, args: argparse.Namespace) -> CommandResult:
             file=spec.path,
             field="data.schema",
         )
-    frame = load_frame(path, display=display)
-    digest = data_digest(path)
+    # The digest streams the file in a thread while pandas parses it (both release the
+    # GIL), so pinning the bytes costs no extra pass of wall time on a free core.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(data_digest, path)
+        frame = load_frame(path, display=display)
+        digest = pending.result()
     if override is None and spec.data_sha256 and digest != spec.data_sha256:
         raise DataError(
             f"sha256 {digest[:12]}… differs from the pinned {spec.data_sha256[:12]}…",
@@ -561,9 +691,15 @@ def cli_data_test(project: Project, args: argparse.Namespace) -> CommandResult:
     ]
     error: DataError | None = None
     if report.passed:
-        train, test = split(spec, frame)
-        data["split"] = split_summary(spec, train, test)
-        leak = leakage_check(train, test, spec)
+        try:
+            train, test = split_positions(spec, frame)
+        except DataError as exc:
+            exc.file = str(spec.path)
+            raise
+        ids = _id_hashes(frame, spec)
+        data["split"] = _summary(spec, len(train), len(test), ids[train], ids[test])
+        leak = leakage_check(frame, train, test, spec, id_hashes=ids)
+        del ids
         data["leakage"] = leak
         summary += [
             f"  schema: {report.checks} checks passed",
@@ -571,16 +707,27 @@ def cli_data_test(project: Project, args: argparse.Namespace) -> CommandResult:
             f"  missing values: {_missing_text(stats['missing'])}",
             f"  split: train {len(train)} / test {len(test)} (seed {spec.split_seed}"
             f"{', stratified' if spec.stratify else ''})",
-            f"  leakage: {leak['leaked_rows']} test rows seen in training",
+            f"  leakage: {leak.get('by_id', 0)} test rows share an id with training; "
+            f"{leak['by_features']} ({leak['duplicate_share']:.2%}) repeat a training row "
+            f"(limit {leak['max_duplicate_share']:.2%})"
+            + (f", e.g. {_examples_text(leak['feature_examples'])}" if leak["by_features"] else ""),
         ]
-        if leak["leaked_rows"]:
+        if leak.get("by_id"):
             error = DataError(
-                f"{leak['leaked_rows']} test rows also appear in training "
-                f"({leak.get('by_id', 0)} by id, "
-                f"{leak['by_features']} by identical features)",
+                f"{leak['by_id']} test rows share an id with training rows "
+                f"(e.g. {_examples_text(leak['id_examples'])})",
                 file=display,
                 field=leak["id_column"],
-                hint="remove duplicate rows so that the test split measures unseen data",
+                hint="each id must be in one split only; remove the repeated ids",
+            )
+        elif not leak["passed"]:
+            error = DataError(
+                f"{leak['by_features']} test rows ({leak['duplicate_share']:.2%}) repeat a "
+                f"training row in every column (e.g. {_examples_text(leak['feature_examples'])}), "
+                f"more than data.split.max_duplicate_share {leak['max_duplicate_share']:.2%}",
+                file=display,
+                field="data.split.max_duplicate_share",
+                hint="remove the duplicate rows, or raise the limit if they are natural",
             )
     else:
         failures = report.failures
@@ -615,6 +762,10 @@ def _balance_text(balance: dict[str, Any] | None) -> str:
     if not balance:
         return "n/a (no target column)"
     return ", ".join(f"{k}: {v['fraction']:.1%}" for k, v in balance.items())
+
+
+def _examples_text(examples: list[Any]) -> str:
+    return ", ".join(repr(v) for v in examples)
 
 
 def _missing_text(missing: dict[str, int]) -> str:

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -304,39 +305,117 @@ def test_unknown_column_and_nulls_are_reported(
 # -- leakage, split, pinned digests -------------------------------------------------
 
 
-def test_duplicate_feature_rows_are_leakage(
+def test_many_duplicate_rows_are_leakage(
     project_copy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Rows repeated under new ids land on both sides of the split and fail the data test."""
+    """Rows repeated under new ids, above the allowed share of the test split, fail the test."""
     rows = _rows(DIGITS_CSV)
     copies = [[str(100_000 + i), *row[1:]] for i, row in enumerate(rows[1:201])]
     bad = _write_rows(project_copy / "repeated.csv", rows + copies)
     code, out, err = _data_test(capsys, "digits", "--data", str(bad))
-    _assert_refused(code, err, "repeated.csv", "test rows also appear in training")
+    _assert_refused(code, err, "repeated.csv", "repeat a training row", "max_duplicate_share")
     result = json.loads((project_copy / ".modelops/results/digits/data-test.json").read_text())
     leak = result["leakage"]
     assert leak["by_id"] == 0
     assert leak["by_features"] > 0
+    assert leak["duplicate_share"] > leak["max_duplicate_share"] == 0.01
     assert leak["leaked_rows"] == leak["by_features"]
+    assert len(leak["feature_examples"]) == min(5, leak["by_features"])
     assert "leakage:" in out
 
 
-def test_leakage_check_finds_shared_ids(project_copy: Path) -> None:
-    """The same id on both sides is leakage even when the features differ."""
-    import pandas as pd
+def test_a_few_chance_duplicates_pass_and_are_reported(
+    project_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Duplicate rows under the spec's max_duplicate_share are counted and shown, not failed."""
+    spec_file = project_copy / "pipelines" / "digits.yaml"
+    text = spec_file.read_text()
+    assert "  split:\n" in text
+    spec_file.write_text(text.replace("  split:\n", "  split:\n    max_duplicate_share: 0.5\n"))
+    rows = _rows(DIGITS_CSV)
+    copies = [[str(100_000 + i), *row[1:]] for i, row in enumerate(rows[1:201])]
+    repeated = _write_rows(project_copy / "repeated.csv", rows + copies)
+    code, out, _ = _data_test(capsys, "digits", "--data", str(repeated))
+    assert code == 0
+    leak = json.loads((project_copy / ".modelops/results/digits/data-test.json").read_text())[
+        "leakage"
+    ]
+    assert 0 < leak["duplicate_share"] <= leak["max_duplicate_share"] == 0.5
+    assert leak["passed"] is True
+    assert "repeat a training row" in out and "e.g." in out
 
-    from modelops.data import leakage_check
+
+def _split_of(project_copy: Path, frame: Any) -> tuple[Any, Any, Any]:
+    from modelops.data import split_positions
     from modelops.project import Project
     from modelops.spec import load_pipeline
 
     spec = load_pipeline(Project(project_copy), "churn")
+    train, test = split_positions(spec, frame)
+    return spec, train, test
+
+
+def test_leakage_check_finds_shared_ids(project_copy: Path) -> None:
+    """The same id on both sides is leakage even when the rows differ otherwise."""
+    import pandas as pd
+
+    from modelops.data import leakage_check
+
     frame = pd.read_csv(CHURN_CSV)
-    train, test = frame.iloc[:100].copy(), frame.iloc[100:150].copy()
-    test.iloc[0, 0] = train.iloc[5, 0]
-    result = leakage_check(train, test, spec)
+    spec, train, test = _split_of(project_copy, frame)
+    shared = frame["customer_id"].iloc[train[5]]
+    frame.loc[frame.index[test[0]], "customer_id"] = shared
+    result = leakage_check(frame, train, test, spec)
     assert result["by_id"] == 1
-    assert result["id_examples"] == [train.iloc[5, 0]]
+    assert result["id_examples"] == [shared]
     assert result["by_features"] == 0
+    assert result["passed"] is False
+
+
+def test_leakage_check_counts_rows_equal_in_every_column_but_the_id(project_copy: Path) -> None:
+    """A test row equal to a train row in features and target is a duplicate; one differing
+    only in the target is not."""
+    import pandas as pd
+
+    from modelops.data import leakage_check
+
+    frame = pd.read_csv(CHURN_CSV)
+    spec, train, test = _split_of(project_copy, frame)
+    columns = [c for c in frame.columns if c != "customer_id"]
+    source, twin, near = train[0], test[0], test[1]
+    frame.loc[frame.index[twin], columns] = frame.loc[frame.index[source], columns].to_numpy()
+    frame.loc[frame.index[near], columns] = frame.loc[frame.index[source], columns].to_numpy()
+    frame.loc[frame.index[near], "churned"] = 1 - frame["churned"].iloc[source]
+    result = leakage_check(frame, train, test, spec)
+    assert result["by_features"] == 1
+    assert result["feature_examples"] == [frame["customer_id"].iloc[twin]]
+    assert result["by_id"] == 0
+    assert result["passed"] is True  # 1 of 1000 test rows is under the 1% default
+
+
+def test_split_matches_scikit_learn(project_copy: Path) -> None:
+    """The numpy split picks exactly the rows of scikit-learn's train_test_split, in order."""
+    import dataclasses
+
+    import numpy as np
+    import pandas as pd
+    from sklearn.model_selection import train_test_split
+
+    from modelops.data import split_positions
+
+    frame = pd.read_csv(CHURN_CSV)
+    spec, _, _ = _split_of(project_copy, frame)
+    for stratify in (True, False):
+        spec = dataclasses.replace(spec, stratify=stratify)
+        train, test = split_positions(spec, frame)
+        expected_train, expected_test = train_test_split(
+            np.arange(len(frame)),
+            test_size=spec.test_fraction,
+            random_state=spec.split_seed,
+            stratify=frame["churned"] if stratify else None,
+        )
+        assert list(train) == list(expected_train)
+        assert list(test) == list(expected_test)
 
 
 def test_split_is_deterministic_and_stratified(project_copy: Path) -> None:
