@@ -6,6 +6,12 @@ its digest and verify it there. Only when every bundle is in place is the pointe
 document `live.json` replaced, in one write; registry aliases follow it. A failure
 before the swap leaves every model on its previous version; a rerun converges.
 Models whose manifest was removed are retired: dropped from `live.json`, alias deleted.
+
+What a deploy reads to decide is cheap and does not grow per model with MLflow
+requests: the manifests, `live.json`, one batched read of every registry alias
+(`registry.all_aliases`), and a stat-based check of each stored bundle against the
+stamp recorded when it was last verified (`store` module). Only a model that differs
+from git costs registry requests. `--verify` re-hashes every stored bundle instead.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from modelops.errors import IntegrityError
 from modelops.lock import file_lock, lock_timeout, remote_lock
 from modelops.project import ENVIRONMENTS, Project
 from modelops.results import CommandResult
-from modelops.spec import EnvironmentSpec, Manifest, list_manifests, list_models, load_environment
+from modelops.spec import EnvironmentSpec, Manifest, list_manifests, load_environment
 from modelops.store import LOCK, S3Store, Store, open_store
 
 
@@ -52,18 +58,29 @@ class ModelState:
 
 
 def inspect(
-    project: Project, env: EnvironmentSpec, store: Store, live: dict[str, Any]
+    project: Project,
+    env: EnvironmentSpec,
+    store: Store,
+    live: dict[str, Any],
+    *,
+    verify: bool = False,
 ) -> list[ModelState]:
-    """Compare manifests, the pointer document, the stored bundles and the aliases."""
+    """Compare manifests, the pointer document, the stored bundles and the aliases.
+
+    One registry read for all aliases; `verify` re-hashes the stored bundles instead
+    of trusting an unchanged file listing.
+    """
     from modelops import registry
 
     manifests = {m.model: m for m in list_manifests(project, env.name)}
-    names = sorted(set(manifests) | set(live) | set(list_models(project)))
+    aliases = registry.all_aliases(project)
+    # A model whose alias points nowhere may also have no registered model at all.
+    names = sorted(set(manifests) | set(live) | {m for m, a in aliases.items() if env.alias in a})
     states = []
     for name in names:
         desired = manifests.get(name)
         entry = live.get(name)
-        alias = registry.get_alias(project, name, env.alias)
+        alias = aliases.get(name, {}).get(env.alias)
         state = ModelState(name, desired, entry, alias)
         if desired is not None:
             if entry is None:
@@ -73,7 +90,7 @@ def inspect(
                     f"live is v{entry.get('version')}, git wants v{desired.version}"
                 )
             else:
-                state.bundle_problem = store.bundle_problem(name, desired.sha256)
+                state.bundle_problem = store.bundle_problem(name, desired.sha256, verify=verify)
                 if state.bundle_problem:
                     state.problems.append(state.bundle_problem)
             if alias != desired.version:
@@ -126,15 +143,23 @@ def _plan_lines(env: str, states: list[ModelState]) -> list[str]:
 
 
 def deploy(
-    project: Project, env_name: str, *, dry_run: bool = False, say: Any = print
+    project: Project,
+    env_name: str,
+    *,
+    dry_run: bool = False,
+    verify: bool = False,
+    say: Any = print,
 ) -> dict[str, Any]:
-    """Reconcile `env_name`; return the plan and what was done."""
+    """Reconcile `env_name`; return the plan and what was done.
+
+    `verify` re-hashes every stored bundle rather than trusting its verified stamp.
+    """
     from modelops import registry
 
     env = load_environment(project, env_name)
     store = open_store(project, env_name, env.store)
     if dry_run:
-        states = inspect(project, env, store, store.read_live())
+        states = inspect(project, env, store, store.read_live(), verify=verify)
         return _report(env_name, store, states, done=False, dry_run=True)
 
     timeout = lock_timeout()
@@ -160,7 +185,9 @@ def deploy(
             )
         # Read the state under the lock: a deploy that waited sees its predecessor's work.
         live = store.read_live()
-        states = inspect(project, env, store, live)
+        states = inspect(project, env, store, live, verify=verify)
+        # Bundles re-hashed just now get a fresh stamp (a cache, not a change of the env).
+        store.save_stamps()
         todo = [s for s in states if s.action() != "none"]
         if not todo:
             return _report(env_name, store, states, done=False, dry_run=False)
@@ -172,7 +199,8 @@ def deploy(
                     continue
                 assert s.desired is not None
                 m = s.desired
-                if store.bundle_problem(m.model, m.sha256) is not None:
+                # Full re-hash here: this model changes anyway, and the copy must be sound.
+                if store.bundle_problem(m.model, m.sha256, verify=True) is not None:
                     local = _fetch_verified(project, m, Path(tmp))
                     say(f"{m.model}: uploading v{m.version} to {store.uri}")
                     store.put_bundle(m.model, m.sha256, local)
@@ -257,7 +285,7 @@ def _report(
 
 
 def cli_deploy(project: Project, args: argparse.Namespace) -> CommandResult:
-    outcome = deploy(project, args.env, dry_run=args.dry_run)
+    outcome = deploy(project, args.env, dry_run=args.dry_run, verify=getattr(args, "verify", False))
     env = args.env
     if outcome["todo"] == 0:
         head = f"{env}: nothing to do; the store ({outcome['store']}) matches git"
@@ -273,7 +301,8 @@ def cli_deploy(project: Project, args: argparse.Namespace) -> CommandResult:
 # -- status -------------------------------------------------------------------
 
 
-def status(project: Project, envs: list[str]) -> list[dict[str, Any]]:
+def status(project: Project, envs: list[str], *, verify: bool = False) -> list[dict[str, Any]]:
+    """One row per model × environment; read-only (no stamp is written)."""
     rows = []
     for env_name in envs:
         env = load_environment(project, env_name)
@@ -283,11 +312,11 @@ def status(project: Project, envs: list[str]) -> list[dict[str, Any]]:
             live_problem = None
         except IntegrityError as exc:
             live, live_problem = {}, str(exc)
-        for s in inspect(project, env, store, live):
+        for s in inspect(project, env, store, live, verify=verify):
             if s.desired is not None and s.live is not None and s.bundle_problem is None:
                 # inspect only checks the bundle of a matching version; check the live one too.
                 live_sha = str(s.live.get("sha256"))
-                problem = store.bundle_problem(s.model, live_sha)
+                problem = store.bundle_problem(s.model, live_sha, verify=verify)
                 if problem:
                     s.problems.append(f"live {problem}")
             rows.append(
@@ -307,7 +336,7 @@ def status(project: Project, envs: list[str]) -> list[dict[str, Any]]:
 
 def cli_status(project: Project, args: argparse.Namespace) -> CommandResult:
     envs = [args.env] if args.env else list(ENVIRONMENTS)
-    rows = status(project, envs)
+    rows = status(project, envs, verify=getattr(args, "verify", False))
 
     def v(value: Any) -> str:
         return "—" if value is None else f"v{value}"

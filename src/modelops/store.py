@@ -5,8 +5,21 @@ Layout under the environment's root (`<store>/<env>/`):
 ```
 bundles/<model>/<sha256>/...   immutable bundles, named by their tree digest
 live.json                      {model: {version, sha256, deployed_at}}: what serves
+verified.json                  {"<model>/<sha256>": {file: [size, mtime_ns, ctime_ns]}}
+                               (S3: [size, ETag]) when each bundle was last verified
 deploy.lock                    (S3 only) the cross-machine deploy lock
 ```
+
+Checking a stored bundle has two depths. `verify=True` re-hashes every file (S3:
+downloads it) and compares the tree digest. The default is a cheap check: the
+bundle's file list with sizes and modification times (S3: sizes and ETags) is
+compared with the stamp `verified.json` recorded when the bundle was last fully
+verified; only when they differ (or there is no stamp) is the bundle re-hashed.
+A deleted file, an added one, or a rewritten one (new mtime and ctime / ETag) is
+therefore always re-hashed; an edit that hides from this check must forge the
+inode change time (raw disk access, a clock set back), which `--verify` catches.
+The stamp is a cache, never a trust anchor: predict always verifies the full
+digest before deserialising anything.
 
 A bundle is written first and verified after it lands; `live.json` is replaced
 last, in one write (an atomic rename locally, a single PUT on S3), so an
@@ -19,7 +32,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,6 +43,9 @@ from modelops.project import Project
 
 LIVE = "live.json"
 LOCK = "deploy.lock"
+STAMPS = "verified.json"
+ALTERED = "bundle in the store was altered (digest differs)"
+MISSING = "bundle missing from the store"
 
 
 class Store(Protocol):
@@ -39,7 +55,8 @@ class Store(Protocol):
 
     def read_live(self) -> dict[str, Any]: ...
     def write_live(self, live: dict[str, Any]) -> None: ...
-    def bundle_problem(self, model: str, sha256: str) -> str | None: ...
+    def bundle_problem(self, model: str, sha256: str, *, verify: bool = False) -> str | None: ...
+    def save_stamps(self) -> None: ...
     def put_bundle(self, model: str, sha256: str, source: Path) -> None: ...
     def fetch_bundle(self, model: str, sha256: str, dest: Path) -> Path: ...
     def create_exclusive(self, key: str, data: bytes) -> bool: ...
@@ -66,12 +83,49 @@ def bundle_key(model: str, sha256: str) -> str:
     return f"bundles/{model}/{sha256}"
 
 
+Listing = dict[str, list[Any]]
+
+
+class _Stamps:
+    """The `verified.json` cache: each bundle's file listing when it was last fully verified.
+
+    Read once per store object, on first use; updated in memory as bundles are fully
+    verified and written back only by `save_stamps` (deploy, under its lock, and
+    put_bundle), so `status` stays read-only.
+    """
+
+    def __init__(self, read: Callable[[], bytes | None]) -> None:
+        self._read = read
+        self._loaded: dict[str, Listing] | None = None
+        self.dirty = False
+
+    @property
+    def all(self) -> dict[str, Listing]:
+        if self._loaded is None:
+            raw = self._read()
+            try:
+                loaded = json.loads(raw) if raw else {}
+            except json.JSONDecodeError:
+                loaded = {}  # a broken cache only costs a re-hash
+            self._loaded = loaded if isinstance(loaded, dict) else {}
+        return self._loaded
+
+    def matches(self, key: str, listing: Listing) -> bool:
+        return bool(listing) and self.all.get(key) == listing
+
+    def record(self, key: str, listing: Listing) -> None:
+        if self.all.get(key) != listing:
+            self.all[key] = listing
+            self.dirty = True
+
+
 class LocalStore:
     """A folder on this machine (the embedded default)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.uri = str(root)
+        self._stamps = _Stamps(lambda: self.read_key(STAMPS))
 
     def describe_key(self, key: str) -> str:
         return str(self.root / key)
@@ -85,13 +139,39 @@ class LocalStore:
     def write_live(self, live: dict[str, Any]) -> None:
         atomic_write_json(self.root / LIVE, live)
 
-    def bundle_problem(self, model: str, sha256: str) -> str | None:
-        folder = self.root / bundle_key(model, sha256)
+    def _listing(self, folder: Path) -> Listing:
+        """Every file under `folder` with size, mtime_ns and ctime_ns (stat only, no reads)."""
+        found: Listing = {}
+        stack = [folder]
+        while stack:
+            with os.scandir(stack.pop()) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(Path(entry.path))
+                    else:
+                        st = entry.stat(follow_symlinks=False)
+                        rel = Path(entry.path).relative_to(folder).as_posix()
+                        # ctime too: restoring an mtime by hand (os.utime) moves ctime.
+                        found[rel] = [st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+        return found
+
+    def bundle_problem(self, model: str, sha256: str, *, verify: bool = False) -> str | None:
+        key = bundle_key(model, sha256)
+        folder = self.root / key
         if not folder.is_dir():
-            return "bundle missing from the store"
+            return MISSING
+        listing = self._listing(folder)
+        if not verify and self._stamps.matches(key, listing):
+            return None
         if tree_digest(folder) != sha256:
-            return "bundle in the store was altered (digest differs)"
+            return ALTERED
+        self._stamps.record(key, listing)
         return None
+
+    def save_stamps(self) -> None:
+        if self._stamps.dirty:
+            atomic_write_json(self.root / STAMPS, self._stamps.all)
+            self._stamps.dirty = False
 
     def put_bundle(self, model: str, sha256: str, source: Path) -> None:
         final = self.root / bundle_key(model, sha256)
@@ -101,9 +181,10 @@ class LocalStore:
             shutil.rmtree(final)
         with atomic_directory(final) as scratch:
             shutil.copytree(source, scratch, dirs_exist_ok=True)
-        problem = self.bundle_problem(model, sha256)
+        problem = self.bundle_problem(model, sha256, verify=True)
         if problem:
             raise IntegrityError(f"{problem} right after the copy", file=final)
+        self.save_stamps()
 
     def fetch_bundle(self, model: str, sha256: str, dest: Path) -> Path:
         folder = self.root / bundle_key(model, sha256)
@@ -152,6 +233,7 @@ class S3Store:
             connect_timeout=5, read_timeout=30, retries={"max_attempts": 2, "mode": "standard"}
         )
         self.client = boto3.client("s3", endpoint_url=endpoint, config=config)
+        self._stamps = _Stamps(lambda: self._get(STAMPS))
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
@@ -195,12 +277,17 @@ class S3Store:
 
     def _list(self, key: str) -> list[str]:
         """Keys under `key/`, relative to it."""
+        return list(self._listing(key))
+
+    def _listing(self, key: str) -> Listing:
+        """Keys under `key/`, relative to it, with size and ETag (an MD5 of a one-part upload)."""
         base = self._key(key) + "/"
-        found: list[str] = []
+        found: Listing = {}
         with self._calling("list", key):
             paginator = self.client.get_paginator("list_objects_v2")
             for page in paginator.paginate(Bucket=self.bucket, Prefix=base):
-                found.extend(obj["Key"][len(base) :] for obj in page.get("Contents", []))
+                for obj in page.get("Contents", []):
+                    found[obj["Key"][len(base) :]] = [obj["Size"], obj["ETag"]]
         return found
 
     def read_live(self) -> dict[str, Any]:
@@ -228,13 +315,27 @@ class S3Store:
                 self.client.download_file(self.bucket, self._key(f"{key}/{name}"), str(target))
         return True
 
-    def bundle_problem(self, model: str, sha256: str) -> str | None:
+    def bundle_problem(self, model: str, sha256: str, *, verify: bool = False) -> str | None:
+        key = bundle_key(model, sha256)
+        listing = self._listing(key)
+        if not listing:
+            return MISSING
+        if not verify and self._stamps.matches(key, listing):
+            return None
         with tempfile.TemporaryDirectory(prefix="modelops-verify-") as tmp:
-            if not self._download_tree(bundle_key(model, sha256), Path(tmp)):
-                return "bundle missing from the store"
+            if not self._download_tree(key, Path(tmp)):
+                return MISSING
             if tree_digest(Path(tmp)) != sha256:
-                return "bundle in the store was altered (digest differs)"
+                return ALTERED
+        self._stamps.record(key, listing)
         return None
+
+    def save_stamps(self) -> None:
+        if self._stamps.dirty:
+            body = (json.dumps(self._stamps.all, sort_keys=True) + "\n").encode()
+            with self._calling("write", STAMPS):
+                self.client.put_object(Bucket=self.bucket, Key=self._key(STAMPS), Body=body)
+            self._stamps.dirty = False
 
     def put_bundle(self, model: str, sha256: str, source: Path) -> None:
         key = bundle_key(model, sha256)
@@ -245,9 +346,10 @@ class S3Store:
         # Stray objects from an altered copy would change the digest: remove them.
         for name in set(self._list(key)) - wanted:
             self.delete_key(f"{key}/{name}")
-        problem = self.bundle_problem(model, sha256)
+        problem = self.bundle_problem(model, sha256, verify=True)
         if problem:
             raise IntegrityError(f"{problem} right after the upload", file=self.describe_key(key))
+        self.save_stamps()
 
     def fetch_bundle(self, model: str, sha256: str, dest: Path) -> Path:
         target = dest / "bundle"

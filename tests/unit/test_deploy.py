@@ -145,6 +145,47 @@ def test_altered_bundle_in_store_is_reported_and_replaced(
     assert tree_digest(bundle) == v1.sha256
 
 
+def test_noop_deploy_and_status_make_no_per_model_registry_request(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With nothing to do, deploy and status never open an MLflow client (one SQL alias read)."""
+    from modelops import deploy as deploy_module
+
+    _promoted(project, tmp_path)
+    assert modelops(project, "deploy", "dev") == 0
+
+    def no_client(project: Project) -> None:
+        raise AssertionError("an MLflow client was opened")
+
+    monkeypatch.setattr(registry, "client", no_client)
+    assert deploy_module.deploy(project, "dev", say=lambda line: None)["todo"] == 0
+    (row,) = deploy_module.status(project, ["dev"])
+    assert row["ok"] and row["alias"] == 1
+
+
+def test_verify_rehashes_a_bundle_whose_stamp_was_forged(project: Project, tmp_path: Path) -> None:
+    """An edit hidden from the stat check (stamp rewritten) is found and repaired by --verify."""
+    from modelops import deploy as deploy_module
+    from modelops.fsutil import tree_digest
+    from modelops.store import LocalStore
+
+    (v1,) = _promoted(project, tmp_path)
+    assert modelops(project, "deploy", "dev") == 0
+    root = project.state_dir / "serving" / "dev"
+    bundle = root / "bundles" / "toy" / v1.sha256
+    _flip_byte(bundle / "model" / "model.json")
+    # Forge the stamp so the cheap check sees the altered files as verified.
+    stamps = json.loads((root / "verified.json").read_text())
+    stamps[f"bundles/toy/{v1.sha256}"] = LocalStore(root)._listing(bundle)
+    (root / "verified.json").write_text(json.dumps(stamps))
+    quiet = {"say": lambda line: None}
+    assert deploy_module.deploy(project, "dev", **quiet)["todo"] == 0
+    (row,) = deploy_module.status(project, ["dev"], verify=True)
+    assert not row["ok"] and "altered" in " ".join(row["problems"])
+    assert deploy_module.deploy(project, "dev", verify=True, **quiet)["todo"] == 1
+    assert tree_digest(bundle) == v1.sha256
+
+
 def test_removed_manifest_retires_the_model(project: Project, tmp_path: Path) -> None:
     """Deleting the manifest in git drops the model from live.json and deletes its alias."""
     _promoted(project, tmp_path)

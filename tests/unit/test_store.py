@@ -34,6 +34,40 @@ def test_put_verify_fetch_roundtrip(tmp_path: Path) -> None:
     assert store.bundle_problem("m", digest) is None
 
 
+def test_cheap_check_trusts_an_unchanged_listing_and_rehashes_a_changed_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without verify an unchanged stamp skips hashing; a rewrite or deletion is still caught."""
+    import modelops.store as store_module
+
+    store = LocalStore(tmp_path / "store")
+    source, digest = _bundle(tmp_path / "b")
+    store.put_bundle("m", digest, source)
+    assert digest in "".join((tmp_path / "store" / "verified.json").read_text().split())
+    hashed: list[Path] = []
+    real = store_module.tree_digest
+    monkeypatch.setattr(store_module, "tree_digest", lambda p: hashed.append(p) or real(p))
+    fresh = LocalStore(tmp_path / "store")  # a new process: the stamp comes from the file
+    assert fresh.bundle_problem("m", digest) is None and hashed == []
+    assert fresh.bundle_problem("m", digest, verify=True) is None and len(hashed) == 1
+    weights = tmp_path / "store" / "bundles" / "m" / digest / "model" / "w.json"
+    weights.write_text("x")  # same size, new content: mtime and ctime move
+    assert fresh.bundle_problem("m", digest) == "bundle in the store was altered (digest differs)"
+    weights.unlink()
+    assert "altered" in (LocalStore(tmp_path / "store").bundle_problem("m", digest) or "")
+
+
+def test_status_never_writes_stamps(tmp_path: Path) -> None:
+    """A check without save_stamps leaves verified.json as it was (status is read-only)."""
+    store = LocalStore(tmp_path / "store")
+    source, digest = _bundle(tmp_path / "b")
+    store.put_bundle("m", digest, source)
+    stamps = tmp_path / "store" / "verified.json"
+    stamps.unlink()
+    assert LocalStore(tmp_path / "store").bundle_problem("m", digest) is None
+    assert not stamps.exists()
+
+
 def test_put_refuses_a_bundle_under_the_wrong_digest(tmp_path: Path) -> None:
     """Copying a bundle under a digest it does not have fails after the copy is checked."""
     store = LocalStore(tmp_path / "store")
