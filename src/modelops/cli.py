@@ -77,9 +77,16 @@ def build_parser() -> argparse.ArgumentParser:
         "validate",
         "modelops.validate:cli_validate",
         "check pipeline specs, environments and manifests against their schemas "
-        "and each other (entrypoints import, schemas resolve, data exists)",
+        "and each other (entrypoints implement the contract, schemas resolve, data exists)",
     )
     p.add_argument("models", nargs="*", metavar="MODEL", help="models to check (default: all)")
+    p.add_argument(
+        "--import",
+        dest="run_imports",
+        action="store_true",
+        help="also import each model package and data schema (runs the team's code and loads "
+        "pandera); by default they are read from source, which runs no team code",
+    )
 
     p = command(
         "data-test",

@@ -7,8 +7,10 @@ raises `SpecError` naming the file and the dotted path of the first bad field.
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable, Sized
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, partial
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -58,10 +60,142 @@ def _validator(schema_name: str) -> Any:
     return Draft202012Validator(load_schema(schema_name))
 
 
+class _Unsupported(Exception):
+    """The fast check met a keyword it does not model: the schema goes to jsonschema."""
+
+
+Check = Callable[[Any], bool]
+# Keywords that only annotate (no format checker is used, so `format` is one too).
+_ANNOTATIONS = frozenset({"$schema", "$id", "title", "description", "format", "default"})
+_TYPES: dict[str, Check] = {
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+}
+_is_number = _TYPES["number"]
+_BOUNDS: dict[str, Callable[[Any, Any], bool]] = {
+    "minimum": lambda v, r: v >= r,
+    "maximum": lambda v, r: v <= r,
+    "exclusiveMinimum": lambda v, r: v > r,
+    "exclusiveMaximum": lambda v, r: v < r,
+}
+
+
+def _compile(schema: dict[str, Any]) -> Check:
+    """A predicate that is True only when a value certainly satisfies `schema`.
+
+    Models exactly the keywords the shipped schemas use, with JSON Schema's
+    meaning (`_Unsupported` for any other), and errs on the side of False:
+    enum values must match in type too, uniqueness is decided for strings only.
+    Importing jsonschema costs more than a whole `validate` of a small project
+    should, so a valid document (nearly every one) is accepted here; any doubt
+    goes to jsonschema, which also words the error.
+    """
+    checks: list[Check] = []
+    for key, rule in schema.items():
+        if key in _ANNOTATIONS:
+            continue
+        if key == "type":
+            kinds = [_TYPES[k] for k in (rule if isinstance(rule, list) else [rule])]
+            checks.append(partial(_any_type, kinds))
+        elif key == "enum":
+            checks.append(partial(_in_enum, rule))
+        elif key == "pattern":
+            checks.append(partial(_matches, re.compile(rule)))
+        elif key == "minLength":
+            checks.append(partial(_min_len, str, rule))
+        elif key in ("minItems", "minProperties"):
+            checks.append(partial(_min_len, list if key == "minItems" else dict, rule))
+        elif key in _BOUNDS:
+            checks.append(partial(_within, _BOUNDS[key], rule))
+        elif key == "uniqueItems" and rule:
+            checks.append(_unique_strings)
+        elif key == "items":
+            checks.append(partial(_each_item, _compile(rule)))
+        elif key == "required":
+            checks.append(partial(_has_keys, rule))
+        elif key == "properties" or (key == "additionalProperties" and "properties" not in schema):
+            checks.append(_compile_properties(schema))
+        elif key != "additionalProperties":  # that one is compiled with `properties`
+            raise _Unsupported(key)
+    return partial(_all_hold, checks)
+
+
+def _all_hold(checks: list[Check], v: Any) -> bool:
+    return all(check(v) for check in checks)
+
+
+def _any_type(kinds: list[Check], v: Any) -> bool:
+    return any(kind(v) for kind in kinds)
+
+
+def _in_enum(options: list[Any], v: Any) -> bool:
+    # Same type and equal: stricter than JSON Schema's equality (1 == 1.0), never looser.
+    return any(type(v) is type(c) and v == c for c in options)
+
+
+def _matches(regex: re.Pattern[str], v: Any) -> bool:
+    return not isinstance(v, str) or regex.search(v) is not None
+
+
+def _min_len(kind: type[Sized], least: int, v: Any) -> bool:
+    return not isinstance(v, kind) or len(v) >= least
+
+
+def _within(bound: Callable[[Any, Any], bool], limit: Any, v: Any) -> bool:
+    return not _is_number(v) or bound(v, limit)
+
+
+def _unique_strings(v: Any) -> bool:
+    return not isinstance(v, list) or (all(isinstance(i, str) for i in v) and len(set(v)) == len(v))
+
+
+def _each_item(item: Check, v: Any) -> bool:
+    return not isinstance(v, list) or all(map(item, v))
+
+
+def _has_keys(names: list[str], v: Any) -> bool:
+    return not isinstance(v, dict) or all(n in v for n in names)
+
+
+def _compile_properties(schema: dict[str, Any]) -> Check:
+    properties = {name: _compile(sub) for name, sub in schema.get("properties", {}).items()}
+    extra = schema.get("additionalProperties", True)
+    extra_check = _compile(extra) if isinstance(extra, dict) else (lambda v: extra is not False)
+
+    def check(value: Any) -> bool:
+        if not isinstance(value, dict):
+            return True
+        for name, item in value.items():
+            # A non-string key (YAML allows `1: x`) is left to jsonschema.
+            sub = properties.get(name, extra_check) if isinstance(name, str) else None
+            if sub is None or not sub(item):
+                return False
+        return True
+
+    return check
+
+
+@cache
+def _fast_check(schema_name: str) -> Check | None:
+    try:
+        return _compile(load_schema(schema_name))
+    except _Unsupported:
+        return None  # a keyword the fast check does not know: always ask jsonschema
+
+
+def conforms(document: Any, schema_name: str) -> bool:
+    """The fast check of a whole document; False also when it cannot be sure."""
+    check = _fast_check(schema_name)
+    return check is not None and check(document)
+
+
 def validate_document(document: Any, schema_name: str, file: Path) -> dict[str, Any]:
     """Check `document` against a shipped schema; raise SpecError on the most relevant error."""
-    from jsonschema.exceptions import best_match
-
     if not isinstance(document, dict):
         kind = "empty" if document is None else type(document).__name__
         raise SpecError(
@@ -69,6 +203,10 @@ def validate_document(document: Any, schema_name: str, file: Path) -> dict[str, 
             file=file,
             hint=f"see the {schema_name} schema: {schema_path(schema_name)}",
         )
+    if conforms(document, schema_name):
+        return document
+    from jsonschema.exceptions import best_match
+
     error = best_match(_validator(schema_name).iter_errors(document))
     if error is not None:
         where = list(error.absolute_path)

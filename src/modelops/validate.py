@@ -1,15 +1,24 @@
 """`modelops validate`: every spec, environment and manifest against its schema and the others.
 
 Beyond the JSON Schemas it checks what only the project can tell: the entrypoint
-imports and implements the model contract, the data schema reference resolves,
-the data file exists, the target and drift features are columns of that schema.
-All problems in all files are collected and printed as `file: field: message`,
-then one SpecError (exit 2) gives the count. Nothing is written on failure.
+implements the model contract (train, predict, save, load), the data schema
+reference resolves to a pandera DataFrameSchema, the data file exists, the target,
+id column and drift features are columns of that schema. All problems in all
+files are collected and printed as `file: field: message`, then one SpecError
+(exit 2) gives the count. Nothing is written on failure.
+
+The cross-references are read from the source (`modelops.pysource`), not
+imported: validate runs no team code (a spec in a pull request cannot make it
+execute anything) and loads neither pandera nor pandas, so it takes a fraction
+of a second at hundreds of models. Column names that the source builds in a way
+the static reader cannot follow are reported as unchecked, never guessed;
+`--import` runs the full check by importing each model package and schema.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import sys
 from collections.abc import Callable
 from functools import partial
@@ -17,9 +26,13 @@ from typing import Any
 
 from modelops import spec as specs
 from modelops.errors import InputError, ModelopsError, SpecError
-from modelops.modelapi import import_object, load_model_module
+from modelops.modelapi import REQUIRED, import_object, load_model_module
 from modelops.project import Project
+from modelops.pysource import Binding, SourceError, SourceIndex, schema_columns
 from modelops.results import CommandResult
+
+# Expressions whose value is never callable: `train = None` does not implement train.
+_LITERALS = (ast.Constant, ast.List, ast.Tuple, ast.Dict, ast.Set, ast.JoinedStr)
 
 
 def _schema_columns(schema: Any) -> set[str] | None:
@@ -28,12 +41,10 @@ def _schema_columns(schema: Any) -> set[str] | None:
     return set(columns) if isinstance(columns, dict) else None
 
 
-def check_pipeline(project: Project, model: str) -> list[ModelopsError]:
-    """All problems of one pipeline spec; an empty list when it is sound."""
-    try:
-        pipeline = specs.load_pipeline(project, model)
-    except ModelopsError as err:
-        return [err]  # the shape is wrong: cross-references cannot be read reliably
+def _imported_references(
+    project: Project, pipeline: specs.PipelineSpec
+) -> tuple[list[ModelopsError], set[str] | None]:
+    """`--import`: import the entrypoint and the schema, as training will."""
     problems: list[ModelopsError] = []
     file = pipeline.path
     try:
@@ -45,16 +56,128 @@ def check_pipeline(project: Project, model: str) -> list[ModelopsError]:
         schema = import_object(project, pipeline.data_schema, file=file, field_name="data.schema")
         columns = _schema_columns(schema)
         if columns is None:
-            problems.append(
-                pipeline.field_error(
-                    "data.schema",
-                    f"'{pipeline.data_schema}' is a {type(schema).__name__}, not a pandera "
-                    "DataFrameSchema",
-                    hint="point it at a pandera.DataFrameSchema object",
-                )
-            )
+            problems.append(_not_a_schema(pipeline, type(schema).__name__))
     except ModelopsError as err:
         problems.append(err)
+    return problems, columns
+
+
+def _not_a_schema(pipeline: specs.PipelineSpec, kind: str) -> SpecError:
+    return pipeline.field_error(
+        "data.schema",
+        f"'{pipeline.data_schema}' is a {kind}, not a pandera DataFrameSchema",
+        hint="point it at a pandera.DataFrameSchema object",
+    )
+
+
+def _no_module(
+    project: Project, pipeline: specs.PipelineSpec, field: str, module: str
+) -> SpecError:
+    return pipeline.field_error(
+        field,
+        f"cannot import '{module}' (No module named '{module}')",
+        hint=f"expected a package under {project.relative(project.models_src)}/",
+    )
+
+
+def _may_be_callable(binding: Binding) -> bool:
+    """False only when the source shows a non-callable (a module, a literal)."""
+    if binding.kind == "module":
+        return False
+    return binding.kind != "value" or not isinstance(binding.node, _LITERALS)
+
+
+def _static_contract(
+    project: Project, index: SourceIndex, pipeline: specs.PipelineSpec
+) -> tuple[list[ModelopsError], str | None]:
+    """The entrypoint defines train, predict, save and load at top level (read, not run)."""
+    field = "train.entrypoint"
+    module, _, attr = pipeline.entrypoint.partition(":")
+    try:
+        if index.find(module) is None:
+            return [_no_module(project, pipeline, field, module)], None
+        if attr:  # `package:object`: check the object when it is a module
+            target = index.resolve(module, attr)
+            if target is None:
+                msg = f"module '{module}' has no attribute '{attr}'"
+                return [pipeline.field_error(field, msg)], None
+            if target.kind != "module":
+                return [], f"{field}: '{pipeline.entrypoint}' is not a module"
+            module = target.target
+        missing = [
+            name
+            for name in REQUIRED
+            if (found := index.resolve(module, name)) is None or not _may_be_callable(found)
+        ]
+    except SourceError as exc:
+        return [pipeline.field_error(field, f"importing '{module}' failed: {exc}")], None
+    if missing:
+        return [
+            pipeline.field_error(
+                field,
+                f"model package '{pipeline.entrypoint}' lacks {', '.join(missing)}",
+                hint="a model package exposes train, predict, save and load "
+                "(see modelops.modelapi)",
+            )
+        ], None
+    return [], None
+
+
+def _static_schema(
+    project: Project, index: SourceIndex, pipeline: specs.PipelineSpec
+) -> tuple[list[ModelopsError], set[str] | None, str | None]:
+    """The data schema reference resolves to a DataFrameSchema; its columns when readable."""
+    field = "data.schema"
+    module, _, attr = pipeline.data_schema.partition(":")
+    try:
+        if index.find(module) is None:
+            return [_no_module(project, pipeline, field, module)], None, None
+        if not attr:
+            return [_not_a_schema(pipeline, "module")], None, None
+        binding = index.resolve(module, attr)
+        if binding is None:
+            msg = f"module '{module}' has no attribute '{attr}'"
+            return [pipeline.field_error(field, msg)], None, None
+        columns = schema_columns(index, binding)
+    except SourceError as exc:
+        return [pipeline.field_error(field, f"importing '{module}' failed: {exc}")], None, None
+    except TypeError as exc:  # plainly not a schema: a function, a class, a literal
+        return [_not_a_schema(pipeline, str(exc))], None, None
+    if columns is None:
+        why = f"{field}: the columns of '{pipeline.data_schema}' are not readable from its source"
+        return [], None, why
+    return [], columns, None
+
+
+def check_pipeline(
+    project: Project,
+    model: str,
+    *,
+    run_imports: bool = False,
+    index: SourceIndex | None = None,
+    unchecked: list[str] | None = None,
+) -> list[ModelopsError]:
+    """All problems of one pipeline spec; an empty list when it is sound.
+
+    Statically by default (`index` caches parsed sources across models); with
+    `run_imports` the entrypoint and schema are imported instead. What the
+    static reader could not check is appended to `unchecked`.
+    """
+    try:
+        pipeline = specs.load_pipeline(project, model)
+    except ModelopsError as err:
+        return [err]  # the shape is wrong: cross-references cannot be read reliably
+    problems: list[ModelopsError] = []
+    if run_imports:
+        problems, columns = _imported_references(project, pipeline)
+    else:
+        index = index or SourceIndex(project.models_src)
+        contract, skipped = _static_contract(project, index, pipeline)
+        schema_problems, columns, skipped_columns = _static_schema(project, index, pipeline)
+        problems = contract + schema_problems
+        for note in (skipped, skipped_columns):
+            if note and unchecked is not None:
+                unchecked.append(f"{pipeline.path}: {note}")
     if not pipeline.is_remote_data:
         data_file = pipeline.data_file(project)
         if not data_file.is_file():
@@ -122,8 +245,13 @@ def cli_validate(project: Project, args: argparse.Namespace) -> CommandResult | 
             hint="add pipelines/<model>.yaml",
         )
     problems: list[ModelopsError] = []
+    run_imports = bool(getattr(args, "run_imports", False))
+    index = SourceIndex(project.models_src)  # one parse per module, shared by all models
+    unchecked: list[str] = []
     for model in models:
-        problems += check_pipeline(project, model)
+        problems += check_pipeline(
+            project, model, run_imports=run_imports, index=index, unchecked=unchecked
+        )
     env_problems, env_files = check_environments(project)
     problems += env_problems
     if problems:
@@ -134,9 +262,17 @@ def cli_validate(project: Project, args: argparse.Namespace) -> CommandResult | 
             f"{len(problems)} problem(s) in {len(files)} file(s): {', '.join(files)}",
             hint="fix the problems listed above and run `modelops validate` again",
         )
+    summary = [f"ok: {len(models)} pipeline spec(s) and {env_files} environment file(s) are valid"]
+    summary += [f"note: not checked without --import: {line}" for line in unchecked]
     return CommandResult(
         "validate",
         "project",
-        {"models": models, "environment_files": env_files, "problems": []},
-        [f"ok: {len(models)} pipeline spec(s) and {env_files} environment file(s) are valid"],
+        {
+            "models": models,
+            "environment_files": env_files,
+            "problems": [],
+            "imports": run_imports,
+            "unchecked": unchecked,
+        },
+        summary,
     )
