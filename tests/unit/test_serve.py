@@ -224,3 +224,26 @@ def test_read_chunks_bounds_rows_in_memory(tmp_path: Path) -> None:
     for name in ("in.csv", "in.parquet"):
         sizes = [len(chunk) for chunk in read_chunks(tmp_path / name, 64)]
         assert max(sizes) == 64 and sum(sizes) == 1000, name
+
+
+def test_read_chunks_memory_does_not_grow_with_the_row_groups(tmp_path: Path) -> None:
+    """Arrow memory while reading a Parquet file stays about one row group, however many."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    from modelops.serve import read_chunks
+
+    rng = np.random.default_rng(0)
+    # Random floats do not compress: each of the 20 row groups is 1.28 MB, the file 25.6 MB.
+    frame = pd.DataFrame(rng.random((400_000, 8)), columns=[f"x{i}" for i in range(8)])
+    path = tmp_path / "groups.parquet"
+    frame.to_parquet(path, row_group_size=20_000)
+    del frame
+    before = pa.total_allocated_bytes()
+    peak = rows = 0
+    for chunk in read_chunks(path, 5000):
+        rows += len(chunk)
+        peak = max(peak, pa.total_allocated_bytes() - before)
+    assert rows == 400_000
+    assert peak < 8 * 2**20  # a few row groups, not the 25.6 MB of them all
