@@ -313,10 +313,14 @@ def status(project: Project, envs: list[str], *, verify: bool = False) -> list[d
         except IntegrityError as exc:
             live, live_problem = {}, str(exc)
         for s in inspect(project, env, store, live, verify=verify):
-            if s.desired is not None and s.live is not None and s.bundle_problem is None:
-                # inspect only checks the bundle of a matching version; check the live one too.
-                live_sha = str(s.live.get("sha256"))
-                problem = store.bundle_problem(s.model, live_sha, verify=verify)
+            d, entry = s.desired, s.live
+            # inspect checked the bundle only when live matches git; check the live one too.
+            if (
+                d is not None
+                and entry is not None
+                and (entry.get("version") != d.version or entry.get("sha256") != d.sha256)
+            ):
+                problem = store.bundle_problem(s.model, str(entry.get("sha256")), verify=verify)
                 if problem:
                     s.problems.append(f"live {problem}")
             rows.append(

@@ -141,16 +141,18 @@ class LocalStore:
 
     def _listing(self, folder: Path) -> Listing:
         """Every file under `folder` with size, mtime_ns and ctime_ns (stat only, no reads)."""
+        # Plain strings, not Path objects: status runs this for every model × environment.
         found: Listing = {}
-        stack = [folder]
+        base = str(folder)
+        stack = [base]
         while stack:
             with os.scandir(stack.pop()) as entries:
                 for entry in entries:
                     if entry.is_dir(follow_symlinks=False):
-                        stack.append(Path(entry.path))
+                        stack.append(entry.path)
                     else:
                         st = entry.stat(follow_symlinks=False)
-                        rel = Path(entry.path).relative_to(folder).as_posix()
+                        rel = entry.path[len(base) + 1 :].replace(os.sep, "/")
                         # ctime too: restoring an mtime by hand (os.utime) moves ctime.
                         found[rel] = [st.st_size, st.st_mtime_ns, st.st_ctime_ns]
         return found
