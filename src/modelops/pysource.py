@@ -19,7 +19,7 @@ import ast
 import builtins
 import operator
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from importlib.machinery import PathFinder
@@ -47,6 +47,18 @@ _PURE_BUILTINS = {
         "len",
         "dict",
     )
+}
+
+
+_COMPARISONS: dict[type[ast.cmpop], Callable[[Any, Any], bool]] = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.In: lambda a, b: a in b,
+    ast.NotIn: lambda a, b: a not in b,
 }
 
 
@@ -176,6 +188,10 @@ class SourceIndex:
                     if hit is not None:
                         return hit
             return None
+        if binding.kind == "import" and binding.target == module:
+            # `from . import sub` in a package's __init__: only the submodule can answer.
+            sub = f"{module}.{_name_of(binding)}"
+            return Binding("module", module, target=sub) if self.find(sub) else None
         if binding.kind == "import":
             return self._follow(binding.target, _name_of(binding), hops)
         return binding
@@ -348,6 +364,17 @@ class Evaluator:
                     raise Unknown("repetition too large")
             ops = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul}
             return _bounded(ops[type(node.op)](left, right))
+        if isinstance(node, ast.Compare) and all(type(op) in _COMPARISONS for op in node.ops):
+            left = self.eval(node.left, scope)
+            for op, right_node in zip(node.ops, node.comparators, strict=True):
+                right = self.eval(right_node, scope)
+                if not _COMPARISONS[type(op)](left, right):
+                    return False
+                left = right
+            return True
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not | ast.USub):
+            operand = self.eval(node.operand, scope)
+            return not operand if isinstance(node.op, ast.Not) else -operand
         if isinstance(node, ast.Call):
             func = self.eval(node.func, scope)
             if not any(func is pure for pure in _PURE_BUILTINS.values()) or node.keywords:
@@ -395,10 +422,15 @@ class Evaluator:
             return keys
         if isinstance(node, ast.DictComp):
             return [self.eval(node.key, s) for s in self.comprehension(node.generators, scope)]
+        binding = None
         if isinstance(node, ast.Name) and node.id not in scope:
             binding = self.index.resolve(self.module, node.id)
-            if binding is not None and binding.kind == "value" and binding.node is not None:
-                return self._in(binding).dict_keys(binding.node, {})
+        elif isinstance(node, ast.Attribute):  # `module.MAPPING`
+            owner = self.eval(node.value, scope)
+            if isinstance(owner, _ModuleRef):
+                binding = self.index.resolve(owner.name, node.attr)
+        if binding is not None and binding.kind == "value" and binding.node is not None:
+            return self._in(binding).dict_keys(binding.node, {})
         raise Unknown(f"a {type(node).__name__} where a dict of columns was expected")
 
 
