@@ -89,38 +89,28 @@ def _may_be_callable(binding: Binding) -> bool:
 
 def _static_contract(
     project: Project, index: SourceIndex, pipeline: specs.PipelineSpec
-) -> tuple[list[ModelopsError], str | None]:
+) -> list[ModelopsError]:
     """The entrypoint defines train, predict, save and load at top level (read, not run)."""
-    field = "train.entrypoint"
-    module, _, attr = pipeline.entrypoint.partition(":")
+    field, module = "train.entrypoint", pipeline.entrypoint  # a dotted module: the schema says
     try:
         if index.find(module) is None:
-            return [_no_module(project, pipeline, field, module)], None
-        if attr:  # `package:object`: check the object when it is a module
-            target = index.resolve(module, attr)
-            if target is None:
-                msg = f"module '{module}' has no attribute '{attr}'"
-                return [pipeline.field_error(field, msg)], None
-            if target.kind != "module":
-                return [], f"{field}: '{pipeline.entrypoint}' is not a module"
-            module = target.target
+            return [_no_module(project, pipeline, field, module)]
         missing = [
             name
             for name in REQUIRED
             if (found := index.resolve(module, name)) is None or not _may_be_callable(found)
         ]
     except SourceError as exc:
-        return [pipeline.field_error(field, f"importing '{module}' failed: {exc}")], None
-    if missing:
-        return [
-            pipeline.field_error(
-                field,
-                f"model package '{pipeline.entrypoint}' lacks {', '.join(missing)}",
-                hint="a model package exposes train, predict, save and load "
-                "(see modelops.modelapi)",
-            )
-        ], None
-    return [], None
+        return [pipeline.field_error(field, f"importing '{module}' failed: {exc}")]
+    if not missing:
+        return []
+    return [
+        pipeline.field_error(
+            field,
+            f"model package '{module}' lacks {', '.join(missing)}",
+            hint="a model package exposes train, predict, save and load (see modelops.modelapi)",
+        )
+    ]
 
 
 def _static_schema(
@@ -128,12 +118,10 @@ def _static_schema(
 ) -> tuple[list[ModelopsError], set[str] | None, str | None]:
     """The data schema reference resolves to a DataFrameSchema; its columns when readable."""
     field = "data.schema"
-    module, _, attr = pipeline.data_schema.partition(":")
+    module, _, attr = pipeline.data_schema.partition(":")  # `module:attr`: the schema says
     try:
         if index.find(module) is None:
             return [_no_module(project, pipeline, field, module)], None, None
-        if not attr:
-            return [_not_a_schema(pipeline, "module")], None, None
         binding = index.resolve(module, attr)
         if binding is None:
             msg = f"module '{module}' has no attribute '{attr}'"
@@ -172,12 +160,10 @@ def check_pipeline(
         problems, columns = _imported_references(project, pipeline)
     else:
         index = index or SourceIndex(project.models_src)
-        contract, skipped = _static_contract(project, index, pipeline)
-        schema_problems, columns, skipped_columns = _static_schema(project, index, pipeline)
-        problems = contract + schema_problems
-        for note in (skipped, skipped_columns):
-            if note and unchecked is not None:
-                unchecked.append(f"{pipeline.path}: {note}")
+        schema_problems, columns, skipped = _static_schema(project, index, pipeline)
+        problems = _static_contract(project, index, pipeline) + schema_problems
+        if skipped and unchecked is not None:
+            unchecked.append(f"{pipeline.path}: {skipped}")
     if not pipeline.is_remote_data:
         data_file = pipeline.data_file(project)
         if not data_file.is_file():
