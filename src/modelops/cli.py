@@ -185,6 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _env(p, flag=False)
     p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    p.add_argument(
+        "--verify", action="store_true", help="re-hash every stored bundle, not only changed ones"
+    )
 
     p = command(
         "status",
@@ -193,6 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
         "flagging drift between them",
     )
     _env(p, flag=True, required=False)
+    p.add_argument(
+        "--verify", action="store_true", help="re-hash every stored bundle, not only changed ones"
+    )
 
     p = command(
         "history",
