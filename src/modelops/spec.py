@@ -101,7 +101,7 @@ def _compile(schema: dict[str, Any]) -> Check:
             continue
         if key == "type":
             kinds = [_TYPES[k] for k in (rule if isinstance(rule, list) else [rule])]
-            checks.append(partial(_any_type, kinds))
+            checks.append(kinds[0] if len(kinds) == 1 else partial(_any_type, kinds))
         elif key == "enum":
             checks.append(partial(_in_enum, rule))
         elif key == "pattern":
@@ -122,7 +122,7 @@ def _compile(schema: dict[str, Any]) -> Check:
             checks.append(_compile_properties(schema))
         elif key != "additionalProperties":  # that one is compiled with `properties`
             raise _Unsupported(key)
-    return partial(_all_hold, checks)
+    return checks[0] if len(checks) == 1 else partial(_all_hold, checks)
 
 
 def _all_hold(checks: list[Check], v: Any) -> bool:
@@ -300,6 +300,17 @@ class PipelineSpec:
         return SpecError(message, file=self.path, field=field_name, hint=hint)
 
 
+def _relative(project: Project, path: Path) -> Path:
+    """`path` relative to the project root, for messages: lexically, as git names it.
+
+    The spec paths are built from the root, so no `resolve()` (a few stat calls
+    per file, which add up over thousands of manifests) is needed.
+    """
+    if path.is_relative_to(project.root):
+        return path.relative_to(project.root)
+    return Path(project.relative(path))
+
+
 def list_models(project: Project) -> list[str]:
     """Model names, from `pipelines/*.yaml`, sorted."""
     if not project.pipelines_dir.is_dir():
@@ -317,7 +328,7 @@ def load_pipeline(project: Project, model: str) -> PipelineSpec:
             file=project.relative(path),
             hint=f"known models: {known}",
         )
-    rel = Path(project.relative(path))
+    rel = _relative(project, path)
     try:
         document = read_yaml(path, what="pipeline spec")
     except InputError as exc:  # name the file as the other spec errors do: project-relative
@@ -436,7 +447,7 @@ class EnvironmentSpec:
 
 def load_environment(project: Project, env: str) -> EnvironmentSpec:
     path = project.environment_dir(env) / "environment.yaml"
-    rel = Path(project.relative(path))
+    rel = _relative(project, path)
     if not path.is_file():
         raise InputError(
             f"unknown environment '{env}'",
@@ -505,7 +516,7 @@ def load_manifest(project: Project, env: str, model: str) -> Manifest | None:
     path = project.manifest_path(env, model)
     if not path.is_file():
         return None
-    rel = Path(project.relative(path))
+    rel = _relative(project, path)
     return parse_manifest(read_yaml(path, what="manifest"), env=env, model=model, file=rel)
 
 
