@@ -125,6 +125,8 @@ class SourceIndex:
         self.src = src
         self._modules: dict[str, _Module | None] = {}
         self._bindings: dict[str, dict[str, Binding]] = {}
+        # Column names by schema binding (the module's AST nodes live as long as the index).
+        self.columns: dict[tuple[str, int], set[str] | None] = {}
 
     # -- locating ------------------------------------------------------
 
@@ -468,6 +470,13 @@ def schema_columns(index: SourceIndex, binding: Binding) -> set[str] | None:
     Raises `TypeError` naming what the object is when it is plainly not a schema
     (a function, a class, a literal).
     """
+    key = (binding.module, id(binding.node))  # models sharing one schema read it once
+    if key not in index.columns:
+        index.columns[key] = _schema_columns(index, binding)
+    return index.columns[key]
+
+
+def _schema_columns(index: SourceIndex, binding: Binding) -> set[str] | None:
     evaluator = Evaluator(index, binding.module)
     for _ in range(_MAX_HOPS):
         if binding.kind in ("def", "class", "module"):

@@ -207,9 +207,11 @@ def check_environments(project: Project) -> tuple[list[ModelopsError], int]:
         checked += 1
         problems += _collect(partial(specs.load_environment, project, env_dir.name))
         models_dir = env_dir / "models"
-        for manifest in sorted(models_dir.glob("*.yaml")) if models_dir.is_dir() else []:
+        # Names as strings: sorting thousands of Path objects costs more than reading them.
+        names = [p.name for p in models_dir.iterdir()] if models_dir.is_dir() else []
+        for name in sorted(n for n in names if n.endswith(".yaml") and not n.startswith(".")):
             checked += 1
-            problems += _collect(partial(specs.load_manifest, project, env_dir.name, manifest.stem))
+            problems += _collect(partial(specs.load_manifest, project, env_dir.name, name[:-5]))
     return problems, checked
 
 
