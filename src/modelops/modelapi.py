@@ -81,7 +81,7 @@ def import_object(project: Project, reference: str, *, file: Path, field_name: s
             field=field_name,
             hint=f"expected a package under {project.relative(project.models_src)}/",
         ) from None
-    except Exception as exc:  # an error inside the team's module: report, don't trace
+    except (Exception, SystemExit) as exc:  # an error inside the team's module: report
         raise SpecError(
             f"importing '{module_name}' failed: {type(exc).__name__}: {exc}",
             file=file,

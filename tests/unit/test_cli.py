@@ -50,3 +50,22 @@ def test_model_packages_resolve_in_the_project_at_hand(tmp_path, monkeypatch) ->
     second = import_object(Project(tmp_path / "b"), "models:VALUE", file=tmp_path, field_name="x")
     assert (first, second) == (1, 2)
     del sys.modules["models"]
+
+
+def test_a_model_package_that_exits_on_import_is_reported(tmp_path, monkeypatch) -> None:
+    """Team code calling sys.exit() at import time is a clear SpecError, not a dead CLI."""
+    import pytest
+
+    from modelops.errors import SpecError
+    from modelops.modelapi import import_object
+    from modelops.project import Project
+
+    pkg = tmp_path / "src" / "models"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("import sys\nsys.exit(3)\n")
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    for name in [m for m in sys.modules if m == "models" or m.startswith("models.")]:
+        monkeypatch.delitem(sys.modules, name)
+    with pytest.raises(SpecError) as err:
+        import_object(Project(tmp_path), "models", file=tmp_path / "p.yaml", field_name="x")
+    assert "SystemExit" in str(err.value) and err.value.field == "x"
