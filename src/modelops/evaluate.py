@@ -10,7 +10,6 @@ gates decide, and the result says so.
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -149,19 +148,17 @@ def _plot_data(
     }
 
 
-def _loss_curves(project: Project, run_id: str) -> dict[str, list[list[float]]]:
-    """Per-step loss metrics the model logged during training (empty for one-shot fits)."""
-    with registry.mlflow_errors(f"read the metrics of run {run_id}"):
-        mc = registry.client(project)
-        keys = [
-            k for k in mc.get_run(run_id).data.metrics if "loss" in k and not k.startswith("test_")
-        ]
-        curves = {}
-        for key in sorted(keys):
-            history = sorted(mc.get_metric_history(run_id, key), key=lambda m: m.step)
-            if len(history) > 1:
-                curves[key] = [[int(m.step), round(float(m.value), 6)] for m in history]
-        return curves
+def _loss_curves(trained: dict[str, Any]) -> dict[str, list[list[float]]]:
+    """Per-step loss metrics the model logged during training (empty for one-shot fits).
+
+    `train` keeps every logged curve in train.json, so no MLflow client is opened here.
+    """
+    curves = trained.get("curves") or {}
+    return {
+        key: sorted(points, key=lambda point: point[0])
+        for key, points in sorted(curves.items())
+        if "loss" in key and not key.startswith("test_") and len(points) > 1
+    }
 
 
 def _score(
@@ -223,11 +220,6 @@ def cli_evaluate(project: Project, args: argparse.Namespace) -> CommandResult:
     champion, note = _champion(project, spec, test)
     gates = check_gates(spec.gates, metrics, champion["metrics"] if champion else None)
     failed = [g for g in gates if not g["passed"]]
-    with registry.mlflow_errors("log the test metrics"):
-        mc = registry.client(project)
-        for name, value in metrics.items():
-            if math.isfinite(value):
-                mc.log_metric(trained["run_id"], f"test_{name}", value)
     payload = {
         "model": spec.name,
         "run_id": trained["run_id"],
@@ -242,7 +234,7 @@ def cli_evaluate(project: Project, args: argparse.Namespace) -> CommandResult:
         "split": {"test_rows": len(test), "test_split_sha256": split_digest},
         "plots": {
             **_plot_data(spec, test[spec.target], predictions, list(meta["classes"])),
-            "losses": _loss_curves(project, trained["run_id"]),
+            "losses": _loss_curves(trained),
         },
     }
     primary = spec.primary_metric

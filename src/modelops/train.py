@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
 import platform
 import random
@@ -201,9 +202,34 @@ def _log_signature(module: ModuleType, model: Any, example: pd.DataFrame, scratc
     mlflow.log_artifacts(str(folder), artifact_path=SIGNATURE_ARTIFACT_PATH)
 
 
+def _test_metrics(
+    module: ModuleType,
+    model: Any,
+    spec: PipelineSpec,
+    test: pd.DataFrame,
+    features: list[str],
+    classes: list[Any],
+) -> dict[str, float]:
+    """The spec's metrics of the just-trained model on the test split, for the MLflow run.
+
+    Logged here so that every run carries them, including one whose gates fail (it is
+    never registered) and a PR run that does not register; `evaluate` scores the
+    saved bundle again for the gates without opening MLflow.
+    """
+    from modelops.evaluate import compute_metrics
+
+    predictions = module.predict(model, test[features])
+    return compute_metrics(spec.task, spec.metrics, test[spec.target], predictions, classes)
+
+
 def _up_to_date(project: Project, previous: dict[str, Any], identity: dict[str, str]) -> bool:
-    """The last train.json is for this exact job and its bundle is still intact."""
+    """The last train.json is for this exact job and its bundle is still intact.
+
+    A result without `curves` predates the test metrics on the run: train again.
+    """
     if previous.get("identity") != identity or identity["commit"].endswith("+dirty"):
+        return False
+    if "curves" not in previous:
         return False
     bundle_dir = Path(previous.get("bundle", ""))
     return bundle_dir.is_dir() and tree_digest(bundle_dir) == previous.get("sha256")
@@ -247,6 +273,7 @@ def cli_train(project: Project, args: argparse.Namespace) -> CommandResult:
     with_torch = _uses_torch(spec, project)
     seed_everything(spec.seed, with_torch=with_torch)
 
+    test_split_sha256 = frame_digest(test_df)
     job = job_key(spec, identity["data_sha256"])
     checkpoints = project.state_dir / "checkpoints" / spec.name / job
     if not args.resume and checkpoints.exists():
@@ -261,12 +288,18 @@ def cli_train(project: Project, args: argparse.Namespace) -> CommandResult:
         run = mlflow.start_run(experiment_id=experiment_id)
     run_id = run.info.run_id
     try:
+        curves: dict[str, list[list[float]]] = {}
+
+        def log_metric(key: str, value: float, step: int) -> None:
+            _log_metric(key, value, step)
+            curves.setdefault(key, []).append([int(step), round(float(value), 6)])
+
         context = TrainContext(
             seed=spec.seed,
             target=spec.target,
             device="auto",
             checkpoint_dir=checkpoints,
-            log_metric=_log_metric,
+            log_metric=log_metric,
         )
         hw = hardware()
         versions = package_versions()
@@ -280,7 +313,7 @@ def cli_train(project: Project, args: argparse.Namespace) -> CommandResult:
                     TAG + "versions": json.dumps(versions, sort_keys=True),
                     TAG + "entrypoint": spec.entrypoint,
                     TAG + "spec_sha256": identity["spec_sha256"],
-                    TAG + "test_split_sha256": frame_digest(test_df),
+                    TAG + "test_split_sha256": test_split_sha256,
                 }
             )
         with timer("train"):
@@ -298,6 +331,8 @@ def cli_train(project: Project, args: argparse.Namespace) -> CommandResult:
                 classes=classes,
                 input_example=example,
             )
+        with timer("test_metrics"):
+            test_metrics = _test_metrics(module, model, spec, test_df, features, classes)
         with timer("log_artifacts"), registry.mlflow_errors("upload the bundle"):
             mlflow.log_artifacts(str(bundle_dir), artifact_path=registry.BUNDLE_ARTIFACT_PATH)
             _log_signature(module, model, example, project.state_dir / "tmp" / run_id)
@@ -309,7 +344,12 @@ def cli_train(project: Project, args: argparse.Namespace) -> CommandResult:
                     **{f"{TAG}fact.{k}": v for k, v in context.facts.items()},
                 }
             )
-            mlflow.log_metrics({f"time_{k}_s": v for k, v in timer.timings.items()})
+            mlflow.log_metrics(
+                {
+                    **{f"test_{k}": v for k, v in test_metrics.items() if math.isfinite(v)},
+                    **{f"time_{k}_s": v for k, v in timer.timings.items()},
+                }
+            )
         mlflow.end_run("FINISHED")
     except BaseException:
         mlflow.end_run("FAILED")
@@ -334,7 +374,9 @@ def cli_train(project: Project, args: argparse.Namespace) -> CommandResult:
         "features": features,
         "classes": classes,
         "rows": {"train": len(train_df), "test": len(test_df)},
-        "test_split_sha256": frame_digest(test_df),
+        "test_split_sha256": test_split_sha256,
+        "test_metrics": test_metrics,
+        "curves": curves,
         "checkpoint_dir": str(checkpoints),
         "timings": timer.timings,
         # Set on an ephemeral GPU runner by its boot script (from instance metadata).

@@ -132,3 +132,34 @@ def test_max_drop_follows_the_metric_direction() -> None:
     )
     assert [(r["metric"], r["passed"]) for r in rows] == [("log_loss", False), ("roc_auc", True)]
     assert rows[0]["drop"] == pytest.approx(0.05)
+
+
+def test_scores_match_the_run_and_no_mlflow_without_champion(toy: Project) -> None:
+    """Without a champion evaluate imports no MLflow; its metrics equal those train logged."""
+    import subprocess
+
+    assert main(["train", "toy"]) == 0
+    code = (
+        "import sys\n"
+        "from modelops.cli import main\n"
+        "code = main(['evaluate', 'toy'])\n"
+        "assert 'mlflow' not in sys.modules, 'mlflow was imported'\n"
+        "sys.exit(code)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert _result(toy, "evaluate")["metrics"] == _result(toy, "train")["test_metrics"]
+
+
+def test_loss_curves_come_from_train_json(toy: Project) -> None:
+    """The per-step losses train recorded become the plot data, sorted by step."""
+    spec = toy.pipeline_path("toy")
+    spec.write_text(
+        spec.read_text().replace(
+            "params: {bias: 0.6}", "params: {bias: 0.6, losses: [0.9, 0.5, 0.2]}"
+        )
+    )
+    assert main(["train", "toy"]) == 0
+    assert main(["evaluate", "toy"]) == 0
+    losses = _result(toy, "evaluate")["plots"]["losses"]
+    assert losses == {"train_loss": [[0, 0.9], [1, 0.5], [2, 0.2]]}

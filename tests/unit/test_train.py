@@ -124,3 +124,19 @@ def test_pinned_data_digest_mismatch_is_refused(toy: Project, capsys) -> None:
     assert main(["train", "toy"]) == 2
     assert "data.sha256" in capsys.readouterr().err
     assert not (toy.results_dir("toy") / "train.json").exists()
+
+
+def test_test_metrics_and_curves_are_recorded_at_training(toy: Project) -> None:
+    """The run gets test_<metric> for the spec's metrics; train.json keeps them and the curves."""
+    spec = toy.pipeline_path("toy")
+    spec.write_text(
+        spec.read_text().replace(
+            "params: {bias: 0.6}", "params: {bias: 0.6, losses: [0.9, 0.5, 0.2]}"
+        )
+    )
+    assert main(["train", "toy"]) == 0
+    result = _train_json(toy)
+    logged = registry.client(toy).get_run(result["run_id"]).data.metrics
+    assert set(result["test_metrics"]) == {"accuracy", "roc_auc"}
+    assert {k: logged[f"test_{k}"] for k in result["test_metrics"]} == result["test_metrics"]
+    assert result["curves"] == {"train_loss": [[0, 0.9], [1, 0.5], [2, 0.2]]}
