@@ -9,6 +9,8 @@ MLflow signature and input example (as an `MLmodel` file, no pickled model).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import getpass
 import hashlib
 import json
 import math
@@ -36,6 +38,7 @@ from modelops.spec import PipelineSpec, load_pipeline
 
 if TYPE_CHECKING:
     import pandas as pd
+    from mlflow import MlflowClient
 
 TAG = registry.TAG_PREFIX
 VERSIONED_PACKAGES = ("mlflow", "scikit-learn", "torch", "pandas", "numpy", "pandera", "skops")
@@ -158,10 +161,46 @@ class _Timer:
             self.timings[name] = round(time.perf_counter() - start, 3)
 
 
-def _log_metric(key: str, value: float, step: int) -> None:
-    import mlflow
+def _source_tags(commit: str) -> dict[str, str]:
+    """MLflow's own run tags, naming this project's commit.
 
-    mlflow.log_metric(key, value, step=step)
+    `mlflow.start_run` fills them from the git checkout of the running script, which
+    is the toolkit's install (its commit, not the project's), and imports GitPython
+    to do so; the run is created by the client with these instead.
+    """
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry and no USER in a bare container
+        user = "unknown"
+    tags = {
+        "mlflow.user": user,
+        "mlflow.source.name": "modelops train",
+        "mlflow.source.type": "LOCAL",
+    }
+    sha = commit.removesuffix("+dirty")
+    if sha != "unknown":
+        tags["mlflow.source.git.commit"] = sha  # modelops.commit says whether it was dirty
+    return tags
+
+
+def _log_batch(
+    mc: MlflowClient,
+    run_id: str,
+    *,
+    params: dict[str, str] | None = None,
+    tags: dict[str, str] | None = None,
+    metrics: dict[str, float] | None = None,
+) -> None:
+    """Params, tags and metrics (step 0) in one request."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    now = int(time.time() * 1000)
+    mc.log_batch(
+        run_id,
+        metrics=[Metric(k, float(v), now, 0) for k, v in (metrics or {}).items()],
+        params=[Param(k, v) for k, v in (params or {}).items()],
+        tags=[RunTag(k, v) for k, v in (tags or {}).items()],
+    )
 
 
 def _flat_params(params: dict[str, Any]) -> dict[str, str]:
@@ -171,13 +210,19 @@ def _flat_params(params: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def _log_signature(module: ModuleType, model: Any, example: pd.DataFrame, scratch: Path) -> None:
+def _log_signature(
+    mc: MlflowClient,
+    run_id: str,
+    module: ModuleType,
+    model: Any,
+    example: pd.DataFrame,
+    scratch: Path,
+) -> None:
     """Log an MLflow `MLmodel` holding the signature and input example, without the model.
 
     The model itself lives in `bundle/` in a safe format; MLflow's flavours would
     pickle it, so only the metadata MLflow tools read is written here.
     """
-    import mlflow
     from mlflow.models import Model, infer_signature
 
     predictions = module.predict(model, example)
@@ -199,7 +244,7 @@ def _log_signature(module: ModuleType, model: Any, example: pd.DataFrame, scratc
         },
         metadata={"modelops_bundle": "bundle/", "note": "model weights are in bundle/"},
     ).save(str(folder / "MLmodel"))
-    mlflow.log_artifacts(str(folder), artifact_path=SIGNATURE_ARTIFACT_PATH)
+    mc.log_artifacts(run_id, str(folder), artifact_path=SIGNATURE_ARTIFACT_PATH)
 
 
 def _test_metrics(
@@ -279,19 +324,15 @@ def cli_train(project: Project, args: argparse.Namespace) -> CommandResult:
     if not args.resume and checkpoints.exists():
         shutil.rmtree(checkpoints)  # a fresh run starts from scratch; --resume keeps them
 
-    import mlflow
-
-    registry.quiet_mlflow()
     with registry.mlflow_errors("log the training run"):
         experiment_id = registry.ensure_experiment(project, spec.name)
-        mlflow.set_tracking_uri(project.tracking_uri())
-        run = mlflow.start_run(experiment_id=experiment_id)
-    run_id = run.info.run_id
+        mc = registry.client(project)
+        run_id = mc.create_run(experiment_id, tags=_source_tags(identity["commit"])).info.run_id
     try:
         curves: dict[str, list[list[float]]] = {}
 
         def log_metric(key: str, value: float, step: int) -> None:
-            _log_metric(key, value, step)
+            mc.log_metric(run_id, key, value, step=step)
             curves.setdefault(key, []).append([int(step), round(float(value), 6)])
 
         context = TrainContext(
@@ -304,9 +345,11 @@ def cli_train(project: Project, args: argparse.Namespace) -> CommandResult:
         hw = hardware()
         versions = package_versions()
         with registry.mlflow_errors("log params and tags"):
-            mlflow.log_params(_flat_params(spec.params))
-            mlflow.set_tags(
-                {
+            _log_batch(
+                mc,
+                run_id,
+                params=_flat_params(spec.params),
+                tags={
                     TAG + "data_sha256": identity["data_sha256"],
                     TAG + "commit": identity["commit"],
                     TAG + "seed": str(spec.seed),
@@ -314,7 +357,7 @@ def cli_train(project: Project, args: argparse.Namespace) -> CommandResult:
                     TAG + "entrypoint": spec.entrypoint,
                     TAG + "spec_sha256": identity["spec_sha256"],
                     TAG + "test_split_sha256": test_split_sha256,
-                }
+                },
             )
         with timer("train"):
             model = module.train(train_df[[*features, spec.target]], dict(spec.params), context)
@@ -334,25 +377,27 @@ def cli_train(project: Project, args: argparse.Namespace) -> CommandResult:
         with timer("test_metrics"):
             test_metrics = _test_metrics(module, model, spec, test_df, features, classes)
         with timer("log_artifacts"), registry.mlflow_errors("upload the bundle"):
-            mlflow.log_artifacts(str(bundle_dir), artifact_path=registry.BUNDLE_ARTIFACT_PATH)
-            _log_signature(module, model, example, project.state_dir / "tmp" / run_id)
-            shutil.rmtree(project.state_dir / "tmp" / run_id, ignore_errors=True)
-            mlflow.set_tags(
-                {
+            mc.log_artifacts(run_id, str(bundle_dir), artifact_path=registry.BUNDLE_ARTIFACT_PATH)
+            scratch = project.state_dir / "tmp" / run_id
+            _log_signature(mc, run_id, module, model, example, scratch)
+            shutil.rmtree(scratch, ignore_errors=True)
+            _log_batch(
+                mc,
+                run_id,
+                tags={
                     TAG + "sha256": digest,
                     TAG + "hardware": json.dumps(hw, sort_keys=True),
-                    **{f"{TAG}fact.{k}": v for k, v in context.facts.items()},
-                }
-            )
-            mlflow.log_metrics(
-                {
+                    **{f"{TAG}fact.{k}": str(v) for k, v in context.facts.items()},
+                },
+                metrics={
                     **{f"test_{k}": v for k, v in test_metrics.items() if math.isfinite(v)},
                     **{f"time_{k}_s": v for k, v in timer.timings.items()},
-                }
+                },
             )
-        mlflow.end_run("FINISHED")
+            mc.set_terminated(run_id, "FINISHED")
     except BaseException:
-        mlflow.end_run("FAILED")
+        with contextlib.suppress(Exception):  # the original error is the one to report
+            mc.set_terminated(run_id, "FAILED")
         raise
 
     device = context.facts.get("device", "cpu")

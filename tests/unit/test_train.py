@@ -140,3 +140,13 @@ def test_test_metrics_and_curves_are_recorded_at_training(toy: Project) -> None:
     assert set(result["test_metrics"]) == {"accuracy", "roc_auc"}
     assert {k: logged[f"test_{k}"] for k in result["test_metrics"]} == result["test_metrics"]
     assert result["curves"] == {"train_loss": [[0, 0.9], [1, 0.5], [2, 0.2]]}
+
+
+def test_mlflow_source_tags_name_the_project_commit(toy: Project) -> None:
+    """mlflow.source.git.commit is the project's commit, not the toolkit checkout's."""
+    assert main(["train", "toy"]) == 0
+    result = _train_json(toy)
+    run = registry.client(toy).get_run(result["run_id"])
+    assert run.data.tags["mlflow.source.git.commit"] == toy.git_commit()
+    assert run.data.tags["mlflow.source.name"] == "modelops train"
+    assert run.info.status == "FINISHED" and run.info.end_time is not None
