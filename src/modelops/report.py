@@ -124,10 +124,17 @@ def data_section(data_test: dict[str, Any] | None) -> list[str]:
         )
     leakage = data_test.get("leakage")
     if isinstance(leakage, dict):
+        mark = "✅" if leakage.get("passed") else "❌"
+        share, limit = leakage.get("duplicate_share"), leakage.get("max_duplicate_share")
+        share_text = (
+            f" ({share:.2%} of the test split, limit {limit:.2%})"
+            if isinstance(share, int | float) and isinstance(limit, int | float)
+            else ""
+        )
         lines.append(
-            f"- leakage: {fmt_int(leakage.get('leaked_rows'))} test rows seen in training "
-            f"({fmt_int(leakage.get('by_id', 0))} by id, "
-            f"{fmt_int(leakage.get('by_features'))} by identical features)"
+            f"- leakage {mark}: {fmt_int(leakage.get('by_id', 0))} test rows share an id with "
+            f"training; {fmt_int(leakage.get('by_features'))} repeat a training row in features "
+            f"and target{share_text}"
         )
     return lines
 
@@ -185,7 +192,7 @@ def compute_section(trained: dict[str, Any], budget: dict[str, Any]) -> list[str
         limit += f", ${fmt(budget['max_cost_usd'])}"
     if not instance_type or instance_type == "unknown":
         return [
-            f"Trained on {code(trained.get('device', 'cpu'))} in {seconds} s on a CI runner; "
+            f"Trained on {code(trained.get('device', 'cpu'))} in {seconds} s; "
             f"no GPU instance was billed ({limit})."
         ]
     spot = compute.get("market") == "spot"

@@ -139,3 +139,19 @@ def test_cpu_run_says_no_gpu_was_billed() -> None:
         {**TRAIN, "compute": {"instance_type": "x9.huge", "market": "spot"}}, {"max_minutes": 5}
     )
     assert "cost is unknown" in line
+
+
+def test_leakage_line_states_ids_duplicates_and_the_limit() -> None:
+    """The data-test section says how many rows leak by id, repeat, and against what limit."""
+    from modelops.report import data_section
+
+    leakage = {
+        "passed": False,
+        "by_id": 2,
+        "by_features": 30,
+        "duplicate_share": 0.03,
+        "max_duplicate_share": 0.01,
+    }
+    (line,) = [ln for ln in data_section({"leakage": leakage}) if "leakage" in ln]
+    assert "❌" in line and "2 test rows share an id" in line
+    assert "30 repeat a training row" in line and "3.00%" in line and "limit 1.00%" in line
