@@ -206,7 +206,14 @@ def deploy(
                     store.put_bundle(m.model, m.sha256, local)
                 else:
                     # Already stored and verified; still check the registry agrees.
-                    _check_registry_digest(project, m)
+                    registry.require_digest(
+                        project,
+                        m.model,
+                        m.version,
+                        m.sha256,
+                        file=str(m.path),
+                        pinned_by="the manifest",
+                    )
                 entry = live.get(m.model)
                 unchanged = (
                     entry is not None
@@ -237,20 +244,6 @@ def deploy(
             elif s.alias is not None:
                 registry.delete_alias(project, s.model, env.alias)
         return _report(env_name, store, states, done=True, dry_run=False)
-
-
-def _check_registry_digest(project: Project, m: Manifest) -> None:
-    from modelops import registry
-
-    info = registry.get_version(project, m.model, m.version)
-    if info.sha256 != m.sha256:
-        raise IntegrityError(
-            f"{info.model_uri} is recorded with sha256 {info.sha256[:12]}…, the manifest pins "
-            f"{m.sha256[:12]}…",
-            file=str(m.path),
-            field="sha256",
-            hint="the manifest or the registry was tampered with; nothing was deployed",
-        )
 
 
 def _now() -> str:

@@ -222,15 +222,14 @@ def _candidate(
                 f"(see `modelops history {model} --env {previous}`)",
             )
         source = found
-    info = registry.get_version(project, model, source.version)
-    if info.sha256 != source.sha256:
-        raise PromotionError(
-            f"{info.model_uri} is recorded with sha256 {info.sha256[:12]}… in the registry, "
-            f"but '{previous}' pinned {source.sha256[:12]}…",
-            file=str(source.path),
-            field="sha256",
-            hint="the registry version was altered; do not promote it",
-        )
+    registry.require_digest(
+        project,
+        model,
+        source.version,
+        source.sha256,
+        file=str(source.path),
+        pinned_by=f"the '{previous}' manifest",
+    )
     doc = {k: v for k, v in source.raw.items() if k != "hold"}
     doc.update(promoted_from=previous, promoted_at=now_iso())
     return doc, previous

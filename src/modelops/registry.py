@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelops.errors import ModelopsError, PromotionError, ServiceError
+from modelops.errors import IntegrityError, ModelopsError, PromotionError, ServiceError
 from modelops.project import Project
 from modelops.results import CommandResult, read_result
 
@@ -182,6 +182,26 @@ def get_version(project: Project, model: str, version: int) -> VersionInfo:
                 ) from None
             raise
         return _info(mc, mv)
+
+
+def require_digest(
+    project: Project, model: str, version: int, expected: str, *, file: str, pinned_by: str
+) -> VersionInfo:
+    """The registry version, refusing it when its recorded sha256 is not the pinned one.
+
+    A manifest pins a digest; the registry records one at registration. If they differ,
+    one of them was altered, and nothing may be promoted or deployed from it.
+    """
+    info = get_version(project, model, version)
+    if info.sha256 != expected:
+        raise IntegrityError(
+            f"{info.model_uri} is recorded with sha256 {info.sha256[:12]}… in the registry, "
+            f"but {pinned_by} pins {expected[:12]}…",
+            file=file,
+            field="sha256",
+            hint="the manifest or the registry version was altered; nothing was changed",
+        )
+    return info
 
 
 def list_versions(project: Project, model: str) -> list[VersionInfo]:

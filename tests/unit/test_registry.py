@@ -103,6 +103,26 @@ def test_download_bundle_matches_digest(toy_project: Project, tmp_path: Path) ->
     verify(got, digest, source="models:/toy/1")
 
 
+def test_a_pinned_digest_the_registry_does_not_record_is_refused(
+    toy_project: Project, tmp_path: Path
+) -> None:
+    """require_digest passes the recorded sha256 and refuses any other, naming the pin."""
+    from modelops.errors import IntegrityError
+
+    run_id, digest = _fake_run(toy_project, tmp_path)
+    registry.register_run(toy_project, "toy", run_id, tags={"modelops.sha256": digest})
+    info = registry.require_digest(
+        toy_project, "toy", 1, digest, file="m.yaml", pinned_by="the manifest"
+    )
+    assert info.sha256 == digest
+    with pytest.raises(IntegrityError) as err:
+        registry.require_digest(
+            toy_project, "toy", 1, "0" * 64, file="m.yaml", pinned_by="the manifest"
+        )
+    assert err.value.file == "m.yaml" and err.value.field == "sha256"
+    assert "the manifest pins 000000000000" in str(err.value)
+
+
 def test_unknown_version_is_refused(toy_project: Project, tmp_path: Path) -> None:
     """Asking for a version that does not exist is a PromotionError, not a crash."""
     run_id, _ = _fake_run(toy_project, tmp_path)
