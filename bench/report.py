@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.common import MISSED, NOT_RUN, REPO, Figure, fmt_bytes
+from modelops.train import cpu_model
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class Machine:
     @classmethod
     def probe(cls) -> Machine:
         return cls(
-            cpu=_cpu_model(),
+            cpu=cpu_model(),
             cores=os.cpu_count() or 0,
             ram=_ram(),
             python=f"{platform.python_implementation()} {platform.python_version()}",
@@ -35,16 +36,6 @@ class Machine:
             commit=_commit(),
             load_before=_load(),
         )
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _ram() -> str:

@@ -59,7 +59,7 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -72,7 +72,7 @@ def _cpu_model() -> str:
 def hardware() -> dict[str, Any]:
     """CPU model and cores, and the GPU when torch (already imported) sees one."""
     info: dict[str, Any] = {
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cores": os.cpu_count() or 0,
         "platform": platform.platform(terse=True),
     }

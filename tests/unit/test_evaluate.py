@@ -4,26 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import pytest
-from toyproject import git_commit_all, write_toy
 
 from modelops.cli import main
 from modelops.evaluate import check_gates
 from modelops.project import Project
 from modelops.spec import Gate
-
-
-@pytest.fixture
-def toy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    root = write_toy(tmp_path / "proj")
-    (root / ".gitignore").write_text(".modelops/\n__pycache__/\n")
-    git_commit_all(root)
-    monkeypatch.chdir(root)
-    yield Project(root)
-    for name in [m for m in sys.modules if m == "models" or m.startswith("models.")]:
-        del sys.modules[name]
 
 
 def _result(project: Project, command: str) -> dict:
@@ -35,14 +22,14 @@ def _set_gate(project: Project, gate: str) -> None:
     spec.write_text(spec.read_text().replace("accuracy: {min: 0.5, max_drop: 0.01}", gate))
 
 
-def test_failed_gate_exits_1_and_lists_it(toy: Project, capsys) -> None:
+def test_failed_gate_exits_1_and_lists_it(toy_repo: Project, capsys) -> None:
     """A metric below its minimum: exit 1, the gate named, and evaluate.json still written."""
-    _set_gate(toy, "accuracy: {min: 0.99}")
+    _set_gate(toy_repo, "accuracy: {min: 0.99}")
     assert main(["train", "toy"]) == 0
     assert main(["evaluate", "toy"]) == 1
     err = capsys.readouterr().err
     assert "accuracy min 0.99" in err
-    result = _result(toy, "evaluate")
+    result = _result(toy_repo, "evaluate")
     assert result["passed"] is False
     assert result["gates"] == [
         {
@@ -57,11 +44,11 @@ def test_failed_gate_exits_1_and_lists_it(toy: Project, capsys) -> None:
     assert "gates failed" in capsys.readouterr().err
 
 
-def test_no_champion_means_absolute_gates_decide(toy: Project) -> None:
+def test_no_champion_means_absolute_gates_decide(toy_repo: Project) -> None:
     """Without a prod manifest the result says so, and max_drop is not applied."""
     assert main(["train", "toy"]) == 0
     assert main(["evaluate", "toy"]) == 0
-    result = _result(toy, "evaluate")
+    result = _result(toy_repo, "evaluate")
     assert result["champion"] is None
     assert "absolute gates alone decide" in result["champion_note"]
     assert [g["kind"] for g in result["gates"]] == ["min"]
@@ -92,20 +79,20 @@ def _write_prod_manifest(project: Project, registered: dict) -> None:
     )
 
 
-def test_champion_from_prod_manifest_is_scored_on_same_split(toy: Project, capsys) -> None:
+def test_champion_from_prod_manifest_is_scored_on_same_split(toy_repo: Project, capsys) -> None:
     """The prod version is downloaded, verified and scored; a worse challenger fails max_drop."""
     assert main(["train", "toy"]) == 0
     assert main(["evaluate", "toy"]) == 0
     assert main(["register", "toy"]) == 0
-    champion_accuracy = _result(toy, "evaluate")["metrics"]["accuracy"]
-    _write_prod_manifest(toy, _result(toy, "register"))
+    champion_accuracy = _result(toy_repo, "evaluate")["metrics"]["accuracy"]
+    _write_prod_manifest(toy_repo, _result(toy_repo, "register"))
     # bias < 0.5 makes the majority class the less likely one: accuracy collapses.
-    spec = toy.pipeline_path("toy")
+    spec = toy_repo.pipeline_path("toy")
     spec.write_text(spec.read_text().replace("bias: 0.6", "bias: 0.3"))
-    _set_gate(toy, "accuracy: {min: 0.0, max_drop: 0.01}")
+    _set_gate(toy_repo, "accuracy: {min: 0.0, max_drop: 0.01}")
     assert main(["train", "toy"]) == 0
     assert main(["evaluate", "toy"]) == 1
-    result = _result(toy, "evaluate")
+    result = _result(toy_repo, "evaluate")
     assert result["champion"]["version"] == 1
     assert result["champion"]["metrics"]["accuracy"] == champion_accuracy
     drop = next(g for g in result["gates"] if g["kind"] == "max_drop")
@@ -113,13 +100,13 @@ def test_champion_from_prod_manifest_is_scored_on_same_split(toy: Project, capsy
     assert "accuracy max_drop" in capsys.readouterr().err
 
 
-def test_tampered_champion_is_refused(toy: Project, capsys) -> None:
+def test_tampered_champion_is_refused(toy_repo: Project, capsys) -> None:
     """A champion whose bytes differ from the manifest's digest is refused, exit 2."""
     assert main(["train", "toy"]) == 0
     assert main(["evaluate", "toy"]) == 0
     assert main(["register", "toy"]) == 0
-    registered = _result(toy, "register")
-    _write_prod_manifest(toy, {**registered, "sha256": "f" * 64})
+    registered = _result(toy_repo, "register")
+    _write_prod_manifest(toy_repo, {**registered, "sha256": "f" * 64})
     assert main(["evaluate", "toy"]) == 2
     assert "digest" in capsys.readouterr().err
 
@@ -134,7 +121,7 @@ def test_max_drop_follows_the_metric_direction() -> None:
     assert rows[0]["drop"] == pytest.approx(0.05)
 
 
-def test_scores_match_the_run_and_no_mlflow_without_champion(toy: Project) -> None:
+def test_scores_match_the_run_and_no_mlflow_without_champion(toy_repo: Project) -> None:
     """Without a champion evaluate imports no MLflow; its metrics equal those train logged."""
     import subprocess
 
@@ -148,12 +135,12 @@ def test_scores_match_the_run_and_no_mlflow_without_champion(toy: Project) -> No
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert _result(toy, "evaluate")["metrics"] == _result(toy, "train")["test_metrics"]
+    assert _result(toy_repo, "evaluate")["metrics"] == _result(toy_repo, "train")["test_metrics"]
 
 
-def test_loss_curves_come_from_train_json(toy: Project) -> None:
+def test_loss_curves_come_from_train_json(toy_repo: Project) -> None:
     """The per-step losses train recorded become the plot data, sorted by step."""
-    spec = toy.pipeline_path("toy")
+    spec = toy_repo.pipeline_path("toy")
     spec.write_text(
         spec.read_text().replace(
             "params: {bias: 0.6}", "params: {bias: 0.6, losses: [0.9, 0.5, 0.2]}"
@@ -161,5 +148,5 @@ def test_loss_curves_come_from_train_json(toy: Project) -> None:
     )
     assert main(["train", "toy"]) == 0
     assert main(["evaluate", "toy"]) == 0
-    losses = _result(toy, "evaluate")["plots"]["losses"]
+    losses = _result(toy_repo, "evaluate")["plots"]["losses"]
     assert losses == {"train_loss": [[0, 0.9], [1, 0.5], [2, 0.2]]}
