@@ -27,6 +27,22 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project
     forget_models()
 
 
+def _predict(project: Project, source: Path, output: Path, *extra: str) -> int:
+    """`modelops predict toy --env dev` from `source` to `output`; the exit code."""
+    return modelops(
+        project,
+        "predict",
+        "toy",
+        "--env",
+        "dev",
+        "--input",
+        str(source),
+        "--output",
+        str(output),
+        *extra,
+    )
+
+
 def _bundle(project: Project) -> Path:
     live = json.loads((project.state_dir / "serving" / "dev" / "live.json").read_text())
     return project.state_dir / "serving" / "dev" / "bundles" / "toy" / live["toy"]["sha256"]
@@ -48,22 +64,7 @@ def test_predict_streams_chunks_and_keeps_row_count(project: Project, tmp_path: 
     source = tmp_path / "batch.csv"
     source.write_text("x\n" + rows + "\n")
     out = tmp_path / "out" / "scores.csv"
-    assert (
-        modelops(
-            project,
-            "predict",
-            "toy",
-            "--env",
-            "dev",
-            "--input",
-            str(source),
-            "--output",
-            str(out),
-            "--chunk-size",
-            "7",
-        )
-        == 0
-    )
+    assert _predict(project, source, out, "--chunk-size", "7") == 0
     lines = out.read_text().splitlines()
     assert lines[0] == "prediction,proba_0,proba_1"
     assert len(lines) == 51
@@ -78,22 +79,7 @@ def test_predict_parquet_round_trip(project: Project, tmp_path: Path) -> None:
         source, row_group_size=8
     )
     out = tmp_path / "scores.parquet"
-    assert (
-        modelops(
-            project,
-            "predict",
-            "toy",
-            "--env",
-            "dev",
-            "--input",
-            str(source),
-            "--output",
-            str(out),
-            "--chunk-size",
-            "8",
-        )
-        == 0
-    )
+    assert _predict(project, source, out, "--chunk-size", "8") == 0
     assert len(pd.read_parquet(out)) == 30
 
 
@@ -104,22 +90,7 @@ def test_bad_input_names_the_column_and_writes_nothing(
     source = tmp_path / "batch.csv"
     source.write_text("x\n0.1\n0.2\n0.3\nnot-a-number\n")
     out = tmp_path / "scores.csv"
-    assert (
-        modelops(
-            project,
-            "predict",
-            "toy",
-            "--env",
-            "dev",
-            "--input",
-            str(source),
-            "--output",
-            str(out),
-            "--chunk-size",
-            "2",
-        )
-        == 2
-    )
+    assert _predict(project, source, out, "--chunk-size", "2") == 2
     err = capsys.readouterr().err
     assert "field 'x'" in err and "batch.csv" in err
     assert not out.exists()
@@ -135,20 +106,7 @@ def test_altered_served_bundle_is_refused_before_loading(
     model_file.write_bytes(pickle.dumps(_Exploit(marker)))
     source = tmp_path / "batch.csv"
     source.write_text("x\n0.5\n")
-    assert (
-        modelops(
-            project,
-            "predict",
-            "toy",
-            "--env",
-            "dev",
-            "--input",
-            str(source),
-            "--output",
-            str(tmp_path / "o.csv"),
-        )
-        == 2
-    )
+    assert _predict(project, source, tmp_path / "o.csv") == 2
     assert "digest" in capsys.readouterr().err
     assert not marker.exists()
 
@@ -168,20 +126,7 @@ def test_pickle_with_matching_digest_is_still_refused(
     live_path.write_text(json.dumps(live))
     source = tmp_path / "batch.csv"
     source.write_text("x\n0.5\n")
-    assert (
-        modelops(
-            project,
-            "predict",
-            "toy",
-            "--env",
-            "dev",
-            "--input",
-            str(source),
-            "--output",
-            str(tmp_path / "o.csv"),
-        )
-        == 2
-    )
+    assert _predict(project, source, tmp_path / "o.csv") == 2
     assert "pickle" in capsys.readouterr().err
     assert not marker.exists()
     # status sees that the served bundle is not the one git pins.
