@@ -112,29 +112,26 @@ def test_history_lists_versions_from_git(project: Project, tmp_path: Path, capsy
     assert "2 change(s)" in out
 
 
-def test_rollback_holds_against_automation(
-    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
-) -> None:
-    """A rollback writes the earlier manifest with a hold; automated promotion is then refused."""
-    v1 = register_version(project, tmp_path, bias=0.6)
+def _dev_v2_rolled_back_to_v1(project: Project, tmp_path: Path, reason: str) -> None:
+    """Register v2 (v1 already is), promote v1 then v2 into dev, then roll dev back to v1."""
     register_version(project, tmp_path, bias=0.7)
     for version in (1, 2):
         assert modelops(project, "promote", "toy", "--to", "dev", "--version", str(version)) == 0
         commit(project, f"dev v{version}")
     assert (
         modelops(
-            project,
-            "rollback",
-            "toy",
-            "--env",
-            "dev",
-            "--to-version",
-            "1",
-            "--reason",
-            "v2 misroutes refunds",
+            project, "rollback", "toy", "--env", "dev", "--to-version", "1", "--reason", reason
         )
         == 0
     )
+
+
+def test_rollback_holds_against_automation(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """A rollback writes the earlier manifest with a hold; automated promotion is then refused."""
+    v1 = register_version(project, tmp_path, bias=0.6)
+    _dev_v2_rolled_back_to_v1(project, tmp_path, "v2 misroutes refunds")
     held = load_manifest(project, "dev", "toy")
     assert held is not None and held.sha256 == v1.sha256
     assert held.hold is not None and held.hold["reason"] == "v2 misroutes refunds"
@@ -177,24 +174,7 @@ def test_rollback_to_a_version_never_run_is_refused(
 def test_a_person_promoting_over_a_hold_lifts_it(project: Project, tmp_path: Path, capsys) -> None:
     """A hand promotion into a held environment is allowed, drops the hold and says so in the PR."""
     register_version(project, tmp_path, bias=0.6)
-    register_version(project, tmp_path, bias=0.7)
-    for version in (1, 2):
-        assert modelops(project, "promote", "toy", "--to", "dev", "--version", str(version)) == 0
-        commit(project, f"dev v{version}")
-    assert (
-        modelops(
-            project,
-            "rollback",
-            "toy",
-            "--env",
-            "dev",
-            "--to-version",
-            "1",
-            "--reason",
-            "incident 42",
-        )
-        == 0
-    )
+    _dev_v2_rolled_back_to_v1(project, tmp_path, "incident 42")
     commit(project, "rollback")
     capsys.readouterr()
     assert modelops(project, "promote", "toy", "--to", "dev", "--version", "2") == 0
