@@ -327,12 +327,10 @@ class EnvironmentSpec:
     """A validated `environments/<env>/environment.yaml`."""
 
     name: str
-    order: int
     path: Path
     store: str | None = None
     alias: str = ""
     auto_promote: bool = False
-    deploy_on_merge: bool = True
     require_gates: bool = True
     approvers: tuple[str, ...] = ()
 
@@ -355,12 +353,10 @@ def load_environment(project: Project, env: str) -> EnvironmentSpec:
     policy = doc.get("policy") or {}
     return EnvironmentSpec(
         name=env,
-        order=doc["order"],
         path=rel,
         store=serving.get("store"),
         alias=serving.get("alias", env),
         auto_promote=policy.get("auto_promote", False),
-        deploy_on_merge=policy.get("deploy_on_merge", env != "prod"),
         require_gates=policy.get("require_gates", True),
         approvers=tuple(policy.get("approvers", ())),
     )
