@@ -219,9 +219,11 @@ def test_every_schema_problem_of_a_file_at_once(project_copy: Path) -> None:
     _edit(
         project_copy,
         "churn",
-        lambda t: t.replace("test_fraction: 0.2", "test_fraction: most")
-        .replace('owner: "@acme/ml-churn"\n', "")
-        .replace("  seed: 42\n", "  seed: 42\n  sead: 1\n"),
+        lambda t: (
+            t.replace("test_fraction: 0.2", "test_fraction: most")
+            .replace('owner: "@acme/ml-churn"\n', "")
+            .replace("  seed: 42\n", "  seed: 42\n  sead: 1\n")
+        ),
     )
     error = _refused(project_copy)
     fields = [p.field for p in error.problems]
