@@ -181,3 +181,40 @@ def test_a_person_promoting_over_a_hold_lifts_it(project: Project, tmp_path: Pat
     assert "lifts the hold" in capsys.readouterr().out
     manifest = load_manifest(project, "dev", "toy")
     assert manifest is not None and manifest.version == 2 and manifest.hold is None
+
+
+_CODEOWNERS = """\
+# comment
+*                          @acme/platform
+/environments/             @acme/envs
+environments/*/models/     @acme/manifests
+/environments/prod/        @acme/release
+*.md                       @acme/docs
+"""
+
+
+@pytest.mark.parametrize(
+    ("path", "owners"),
+    [
+        ("environments/prod/models/churn.yaml", ["@acme/release"]),  # the last match wins
+        ("environments/staging/models/churn.yaml", ["@acme/manifests"]),  # a `*` glob
+        ("environments/staging/environment.yaml", ["@acme/envs"]),
+        ("environments/prod/README.md", ["@acme/docs"]),  # a later, broader rule still wins
+        ("src/models/churn/__init__.py", ["@acme/platform"]),
+    ],
+)
+def test_codeowners_last_matching_line_wins(tmp_path: Path, path: str, owners: list[str]) -> None:
+    """CODEOWNERS is read with GitHub's rules: globs, anchors, and the last matching line wins."""
+    from modelops.promote import _codeowners
+
+    (tmp_path / ".github").mkdir()
+    (tmp_path / ".github" / "CODEOWNERS").write_text(_CODEOWNERS)
+    (tmp_path / "CODEOWNERS").write_text("* @ignored\n")  # .github/ is read first
+    assert _codeowners(Project(tmp_path), path) == owners
+
+
+def test_no_codeowners_file_means_no_owners(tmp_path: Path) -> None:
+    """Without a CODEOWNERS file the approvers come from environment.yaml alone."""
+    from modelops.promote import _codeowners
+
+    assert _codeowners(Project(tmp_path), "environments/prod/models/x.yaml") == []
