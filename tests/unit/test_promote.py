@@ -31,6 +31,7 @@ def _tree(project: Project) -> dict[str, bytes]:
 
 def test_promote_into_dev_pins_version_and_digest(project: Project, tmp_path: Path, capsys) -> None:
     """Promotion into dev writes the newest version with its sha256 and prints a PR body."""
+    (project.root / "CODEOWNERS").write_text("* @acme/all\n/environments/dev/ @acme/dev\n")
     register_version(project, tmp_path, bias=0.6)
     v2 = register_version(project, tmp_path, bias=0.7, accuracy=0.85)
     assert modelops(project, "promote", "toy", "--to", "dev", "--pr-body", "pr.md") == 0
@@ -41,7 +42,8 @@ def test_promote_into_dev_pins_version_and_digest(project: Project, tmp_path: Pa
     out = capsys.readouterr().out
     assert "Promote toy v2 to dev (was nothing)" in out
     body = (project.root / "pr.md").read_text()
-    assert "@ml-team" in body and "| accuracy | — | 0.8500 |" in body
+    assert "| accuracy | — | 0.8500 |" in body
+    assert "Approvers for `dev`: @ml-team, @acme/dev (" in body  # environment.yaml, CODEOWNERS
 
 
 def test_same_version_again_changes_nothing(project: Project, tmp_path: Path, capsys) -> None:
