@@ -181,11 +181,7 @@ class PipelineSpec:
 
 
 def _relative(project: Project, path: Path) -> Path:
-    """`path` relative to the project root, for messages: lexically, as git names it.
-
-    The spec paths are built from the root, so no `resolve()` (a few stat calls
-    per file, which add up over thousands of manifests) is needed.
-    """
+    """`path` relative to the project root, for messages: lexically, as git names it."""
     if path.is_relative_to(project.root):
         return path.relative_to(project.root)
     return Path(project.relative(path))
