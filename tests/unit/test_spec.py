@@ -243,3 +243,22 @@ def test_every_consistency_problem_of_a_file_at_once(project_copy: Path) -> None
     )
     error = _refused(project_copy)
     assert [p.field for p in error.problems] == ["name", "evaluate.primary_metric"]
+
+
+def test_environment_fields_that_did_nothing_are_refused(tmp_path: Path) -> None:
+    """`order` and `policy.deploy_on_merge` are gone: a file still holding them is told so."""
+    from modelops.spec import load_environment
+
+    env_dir = tmp_path / "environments" / "dev"
+    env_dir.mkdir(parents=True)
+    (env_dir / "environment.yaml").write_text(
+        "name: dev\norder: 1\npolicy:\n  deploy_on_merge: true\n"
+    )
+    with pytest.raises(SpecError) as info:
+        load_environment(Project(tmp_path), "dev")
+    extra = "unknown field: Additional properties are not allowed ({} was unexpected)"
+    assert [(p.field, p.message) for p in info.value.problems] == [
+        ("(top level)", extra.format("'order'")),
+        ("policy", extra.format("'deploy_on_merge'")),
+    ]
+    assert {p.file for p in info.value.problems} == {"environments/dev/environment.yaml"}
