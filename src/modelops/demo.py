@@ -9,7 +9,6 @@ deploy, predict, drift) are added by appending steps.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -194,11 +193,21 @@ def run_steps(scratch: Project, steps: list[Step], models: list[str]) -> list[di
     return done
 
 
-def cli_demo(project: Project, args: argparse.Namespace) -> CommandResult:
-    """Build a scratch repository and run the loop on every example model in it."""
+@dataclass
+class DemoResult(CommandResult):
+    """What `run_demo` ran: the scratch repository, the steps and the reports."""
+
+    @property
+    def workdir(self) -> Path:
+        return Path(self.data["workdir"])
+
+
+def run_demo(project: Project, *, workdir: Path | None = None) -> DemoResult:
+    """Build a scratch repository (in `workdir`, default a temporary one) and run the loop on
+    every example model in it."""
     from modelops.spec import list_models
 
-    workdir: Path = args.workdir or Path(tempfile.mkdtemp(prefix="modelops-demo-"))
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="modelops-demo-"))
     start = time.perf_counter()
     with isolated_environment():
         scratch = make_scratch(project, workdir.resolve())
@@ -212,7 +221,7 @@ def cli_demo(project: Project, args: argparse.Namespace) -> CommandResult:
     seconds = round(time.perf_counter() - start, 1)
     summary = [f"demo: {len(steps)} steps for {', '.join(models)} in {seconds}s", "reports:"]
     summary += [f"  {path}" for path in reports.values()]
-    return CommandResult(
+    return DemoResult(
         "demo",
         "demo",
         {

@@ -15,8 +15,10 @@ from modelops.project import Project
 class CommandResult:
     """The outcome of one command.
 
-    `data` is written as JSON to `.modelops/results/<subject>/<command>.json`
-    (atomically); `summary` lines are printed. A non-zero `exit_code` that is
+    Every command's library function returns a subclass of it named for the command
+    (`TrainResult`, `EvaluateResult`, …) with typed accessors for what callers use.
+    The CLI writes `data` as JSON to `.modelops/results/<subject>/<command>.json`
+    (atomically) and prints `summary` (stdout) and `notes` (stderr). A non-zero `exit_code` that is
     not an error (a failed gate: 1, drift: 3) still writes its result.
     """
 
@@ -24,6 +26,8 @@ class CommandResult:
     subject: str
     data: dict[str, Any]
     summary: list[str] = field(default_factory=list)
+    # Lines for a person watching (the CLI prints them to stderr), not part of the result.
+    notes: list[str] = field(default_factory=list)
     exit_code: int = 0
     # A failure found by the command itself (e.g. data that fails its schema): the
     # complete result is still written, then the error is reported and its code returned.
