@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from modelops.data.checks import run_schema
 from modelops.data.profile import profile
 from modelops.data.read import check_pinned_digest, data_digest, load_frame, resolve_data_path
-from modelops.data.split import id_hashes, leakage_check, split_positions, summarise_split
+from modelops.data.split import leakage_check, row_id_hashes, split_positions, summarise_split
 from modelops.errors import DataError, SpecError
 from modelops.results import CommandResult
 
@@ -97,7 +97,7 @@ def run_data_test(project: Project, model: str, *, data: Path | None = None) -> 
         except DataError as exc:
             exc.file = str(spec.path)
             raise
-        ids = id_hashes(frame, spec)
+        ids = row_id_hashes(frame, spec)
         payload["split"] = summarise_split(spec, len(train), len(test), ids[train], ids[test])
         leak = leakage_check(frame, train, test, spec, id_hashes=ids)
         del ids

@@ -79,7 +79,7 @@ def _require_columns(spec: PipelineSpec, df: pd.DataFrame) -> None:
             )
 
 
-def id_hashes(frame: pd.DataFrame, spec: PipelineSpec) -> Any:
+def row_id_hashes(frame: pd.DataFrame, spec: PipelineSpec) -> Any:
     """64-bit hashes of the row ids (the id column, else the row index labels)."""
     import pandas as pd
 
@@ -96,13 +96,13 @@ def _sorted_digest(hashes: Any) -> str:
 
 def rows_digest(frame: pd.DataFrame, spec: PipelineSpec) -> str:
     """sha256 of the sorted 64-bit hashes of the row ids: which rows, whatever their order."""
-    return _sorted_digest(id_hashes(frame, spec))
+    return _sorted_digest(row_id_hashes(frame, spec))
 
 
 def split_summary(spec: PipelineSpec, train: pd.DataFrame, test: pd.DataFrame) -> dict[str, Any]:
     """What evaluate and report state about the split: sizes, settings, row-id digests."""
     return summarise_split(
-        spec, len(train), len(test), id_hashes(train, spec), id_hashes(test, spec)
+        spec, len(train), len(test), row_id_hashes(train, spec), row_id_hashes(test, spec)
     )
 
 
@@ -145,7 +145,7 @@ def leakage_check(
     result: dict[str, Any] = {"id_column": id_col}
     leaked = np.zeros(len(test), dtype=bool)
     if id_col is not None:
-        ids = id_hashes(frame, spec) if id_hashes is None else id_hashes
+        ids = row_id_hashes(frame, spec) if id_hashes is None else id_hashes
         maybe = np.flatnonzero(_isin(ids[test], ids[train]))
         if len(maybe):  # confirm on the values: equal hashes of different ids are not leakage
             column = frame[id_col]
