@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, NoReturn
 
 from modelops import __version__
 from modelops.errors import InputError, ModelopsError
-from modelops.fsutil import atomic_write_json
 from modelops.project import ENVIRONMENTS, Project
 
 if TYPE_CHECKING:
@@ -243,7 +242,7 @@ def _drift(project: Project | None, a: argparse.Namespace) -> CommandResult:
 def _demo(project: Project | None, a: argparse.Namespace) -> CommandResult:
     from modelops.demo import run_demo
 
-    return run_demo(_project(project), workdir=a.workdir)
+    return run_demo(_project(project), main, workdir=a.workdir)
 
 
 def _compute_request(a: argparse.Namespace) -> ComputeRequest:
@@ -695,17 +694,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(line, file=sys.stderr)
         for line in result.summary:
             print(line)
-        if project is not None or args.result is not None:
-            path = args.result or result.default_path(project)
-            atomic_write_json(
-                path,
-                {
-                    "command": result.command,
-                    "subject": result.subject,
-                    "exit_code": result.exit_code,
-                    **result.data,
-                },
-            )
+        if args.result is not None:
+            result.write(args.result)
+        elif project is not None:
+            result.save(project)
         if result.error is not None:
             raise result.error
         return int(result.exit_code)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from modelops.errors import InputError, ModelopsError
+from modelops.fsutil import atomic_write_json
 from modelops.project import Project
 
 
@@ -35,6 +36,28 @@ class CommandResult:
 
     def default_path(self, project: Project) -> Path:
         return project.results_dir(self.subject) / f"{self.command}.json"
+
+    def payload(self) -> dict[str, Any]:
+        """The JSON document: command, subject and exit code, then `data`."""
+        return {
+            "command": self.command,
+            "subject": self.subject,
+            "exit_code": self.exit_code,
+            **self.data,
+        }
+
+    def write(self, path: Path) -> Path:
+        """Write the JSON document to `path` (atomically)."""
+        atomic_write_json(path, self.payload())
+        return path
+
+    def save(self, project: Project) -> Path:
+        """Write the result where later commands read it (`read_result`), as the CLI does.
+
+        A caller chaining commands in Python (train, then evaluate, then register) saves
+        each result, because the next command reads the previous one from the project.
+        """
+        return self.write(self.default_path(project))
 
 
 def read_result(project: Project, subject: str, command: str, *, needed_by: str) -> dict[str, Any]:
