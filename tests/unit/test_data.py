@@ -207,6 +207,26 @@ def _failures(project: Path, model: str = "churn") -> list[dict[str, object]]:
     return failures
 
 
+def test_run_data_test_returns_failures_instead_of_raising(project_copy: Path) -> None:
+    """The library call returns the complete result of failing data: passed False, the
+    grouped failures, and the DataError (exit 2) as its error, for the caller to report."""
+    from modelops.data.datatest import DataTestResult, run_data_test
+    from modelops.errors import DataError
+    from modelops.project import Project
+
+    rows = _rows(CHURN_CSV)
+    rows[1][5] = "-3"  # support_calls must not be negative
+    bad = _write_rows(project_copy / "negative.csv", rows)
+    result = run_data_test(Project(project_copy), "churn", data=bad)
+    assert isinstance(result, DataTestResult)
+    assert result.passed is False and result.exit_code == 2
+    assert isinstance(result.error, DataError) and result.error.field == "support_calls"
+    assert [f["column"] for f in result.data["schema"]["failures"]] == ["support_calls"]
+    assert result.sha256 == sha256_file(bad)
+    clean = run_data_test(Project(project_copy), "churn")
+    assert clean.passed and clean.error is None and clean.data["leakage"]["passed"]
+
+
 def test_missing_column_is_reported(project_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A data file without one of the schema's columns names that column."""
     rows = [r[:5] + r[6:] for r in _rows(CHURN_CSV)]  # drop support_calls
