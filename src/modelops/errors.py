@@ -12,6 +12,7 @@ Anything else is a bug and shows a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -29,6 +30,7 @@ class ModelopsError(Exception):
         field: str | None = None,
         hint: str | None = None,
         line: int | None = None,
+        details: Sequence[str] = (),
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -36,6 +38,8 @@ class ModelopsError(Exception):
         self.field = field
         self.hint = hint
         self.line = line
+        # Further lines the CLI prints before the error (e.g. every problem validate found).
+        self.details = list(details)
 
     def location(self) -> str:
         """`file:line (field x)` or the parts of it that are known."""

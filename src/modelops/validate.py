@@ -17,10 +17,9 @@ the static reader cannot follow are reported as unchecked, never guessed;
 
 from __future__ import annotations
 
-import argparse
 import ast
-import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -223,9 +222,23 @@ def _collect(check: Callable[[], Any]) -> list[ModelopsError]:
     return []
 
 
-def cli_validate(project: Project, args: argparse.Namespace) -> CommandResult | None:
-    """Check the named models (default: all), then every environment and manifest."""
-    models = list(args.models) or specs.list_models(project)
+@dataclass
+class ValidateResult(CommandResult):
+    """What `validate_project` checked: models, environment files, what it left unchecked."""
+
+    @property
+    def models(self) -> list[str]:
+        return list(self.data["models"])
+
+
+def validate_project(
+    project: Project, models: Sequence[str] = (), *, run_imports: bool = False
+) -> ValidateResult:
+    """Check the named models (default: all), then every environment and manifest.
+
+    Every problem found is in the raised SpecError's `details`, one line each.
+    """
+    models = list(models) or specs.list_models(project)
     if not models:
         raise InputError(
             "no pipeline specs found",
@@ -233,7 +246,6 @@ def cli_validate(project: Project, args: argparse.Namespace) -> CommandResult | 
             hint="add pipelines/<model>.yaml",
         )
     problems: list[ModelopsError] = []
-    run_imports = bool(getattr(args, "run_imports", False))
     index = SourceIndex(project.models_src)  # one parse per module, shared by all models
     unchecked: list[str] = []
     for model in models:
@@ -243,16 +255,15 @@ def cli_validate(project: Project, args: argparse.Namespace) -> CommandResult | 
     env_problems, env_files = check_environments(project)
     problems += env_problems
     if problems:
-        for err in problems:
-            print(f"{err}" + (f" (hint: {err.hint})" if err.hint else ""), file=sys.stderr)
         files = sorted({err.file or "?" for err in problems})
         raise SpecError(
             f"{len(problems)} problem(s) in {len(files)} file(s): {', '.join(files)}",
             hint="fix the problems listed above and run `modelops validate` again",
+            details=[f"{err}" + (f" (hint: {err.hint})" if err.hint else "") for err in problems],
         )
     summary = [f"ok: {len(models)} pipeline spec(s) and {env_files} environment file(s) are valid"]
     summary += [f"note: not checked without --import: {line}" for line in unchecked]
-    return CommandResult(
+    return ValidateResult(
         "validate",
         "project",
         {
