@@ -20,11 +20,9 @@ Every spec is loaded and validated (a data path or glob may point anywhere).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
-import sys
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -180,20 +178,31 @@ def _write_step_summary(touched: list[Touched], base: str, head: str) -> None:
         fh.write("\n".join(lines) + "\n\n")
 
 
-def cli_changed(project: Project, args: argparse.Namespace) -> CommandResult:
-    """Print the JSON matrix of touched models; in Actions also set the matrices as outputs."""
-    base, head = str(args.base), str(args.head)
+@dataclass
+class ChangedResult(CommandResult):
+    """What `changed_models` found: the changed files, the matrices and why each model is in."""
+
+    @property
+    def models(self) -> list[str]:
+        return sorted(self.data["reasons"])
+
+
+def changed_models(
+    project: Project, base: str, head: str = "HEAD", *, gpu_runners: bool = False
+) -> ChangedResult:
+    """The models touched between `base` and `head`, as GitHub Actions matrices.
+
+    In Actions the matrices are also set as step outputs and listed in the step summary.
+    `gpu_runners`: models whose spec asks for a GPU go to the gpu matrix.
+    """
     files = changed_files(project, base, head)
     touched = touched_models(project, files)
-    matrices = split_matrices(touched, gpu_runners=getattr(args, "gpu_runners", "false") == "true")
+    matrices = split_matrices(touched, gpu_runners=gpu_runners)
     matrix = matrices["matrix"]
     _write_github_output(matrices)
     _write_step_summary(touched, base, head)
-    for t in touched:
-        print(f"{t.model}: touched by {t.reason}", file=sys.stderr)
-    if not touched:
-        print("no model touched", file=sys.stderr)
-    return CommandResult(
+    notes = [f"{t.model}: touched by {t.reason}" for t in touched] or ["no model touched"]
+    return ChangedResult(
         command="changed",
         subject="_project",
         data={
@@ -204,4 +213,5 @@ def cli_changed(project: Project, args: argparse.Namespace) -> CommandResult:
             "reasons": {t.model: t.reason for t in touched},
         },
         summary=[json.dumps(matrix, separators=(",", ":"))],
+        notes=notes,
     )

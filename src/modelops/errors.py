@@ -30,6 +30,7 @@ class ModelopsError(Exception):
         field: str | None = None,
         hint: str | None = None,
         line: int | None = None,
+        details: Sequence[str] = (),
         problems: Sequence[ModelopsError] | None = None,
     ) -> None:
         super().__init__(message)
@@ -38,6 +39,8 @@ class ModelopsError(Exception):
         self.field = field
         self.hint = hint
         self.line = line
+        # Further lines the CLI prints before the error (e.g. every problem validate found).
+        self.details = list(details)
         # Every problem found in the same input, this one first (e.g. all schema errors).
         self.problems: list[ModelopsError] = list(problems) if problems else [self]
 

@@ -7,7 +7,6 @@ become `ServiceError` (exit 4); an unknown model or version is a `PromotionError
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -296,11 +295,23 @@ def download_bundle(project: Project, model: str, version: int, dest: Path) -> P
 # -- modelops register ----------------------------------------------------
 
 
-def cli_register(project: Project, args: argparse.Namespace) -> CommandResult:
+@dataclass
+class RegisterResult(CommandResult):
+    """The model version `register_model` registered (or found already registered)."""
+
+    @property
+    def version(self) -> int:
+        return int(self.data["version"])
+
+    @property
+    def created(self) -> bool:
+        return bool(self.data["created"])
+
+
+def register_model(project: Project, model: str) -> RegisterResult:
     """Register the evaluated run as a new model version (refused unless every gate passed)."""
     from modelops.spec import load_pipeline
 
-    model = args.model
     spec = load_pipeline(project, model)
     train = read_result(project, model, "train", needed_by="register")
     evaluation = read_result(project, model, "evaluate", needed_by="register")
@@ -330,7 +341,7 @@ def cli_register(project: Project, args: argparse.Namespace) -> CommandResult:
     info = register_run(project, model, train["run_id"], tags=tags)
     created = info.version not in before
     verb = "registered" if created else "already registered as"
-    return CommandResult(
+    return RegisterResult(
         command="register",
         subject=model,
         data={

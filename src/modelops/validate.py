@@ -12,9 +12,8 @@ written on failure.
 
 from __future__ import annotations
 
-import argparse
-import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -116,12 +115,21 @@ def _collect(check: Callable[[], Any]) -> list[ModelopsError]:
     return []
 
 
-def cli_validate(project: Project, args: argparse.Namespace) -> CommandResult | None:
+@dataclass
+class ValidateResult(CommandResult):
+    """What `validate_project` checked: the models and how many environment files."""
+
+    @property
+    def models(self) -> list[str]:
+        return list(self.data["models"])
+
+
+def validate_project(project: Project, models: Sequence[str] = ()) -> ValidateResult:
     """Check the named models (default: all), then every environment and manifest.
 
-    `--import` (args.run_imports) is accepted and ignored: validate always imports.
+    Every problem found is in the raised SpecError's `details`, one line each.
     """
-    models = list(args.models) or specs.list_models(project)
+    models = list(models) or specs.list_models(project)
     if not models:
         raise InputError(
             "no pipeline specs found",
@@ -134,14 +142,13 @@ def cli_validate(project: Project, args: argparse.Namespace) -> CommandResult | 
     env_problems, env_files = check_environments(project)
     problems += env_problems
     if problems:
-        for err in problems:
-            print(f"{err}" + (f" (hint: {err.hint})" if err.hint else ""), file=sys.stderr)
         files = sorted({err.file or "?" for err in problems})
         raise SpecError(
             f"{len(problems)} problem(s) in {len(files)} file(s): {', '.join(files)}",
             hint="fix the problems listed above and run `modelops validate` again",
+            details=[f"{err}" + (f" (hint: {err.hint})" if err.hint else "") for err in problems],
         )
-    return CommandResult(
+    return ValidateResult(
         "validate",
         "project",
         {"models": models, "environment_files": env_files, "problems": []},
