@@ -149,7 +149,7 @@ def _project(project: Project | None) -> Project:
 def _validate(project: Project | None, a: argparse.Namespace) -> CommandResult:
     from modelops.validate import validate_project
 
-    return validate_project(_project(project), a.models, run_imports=a.run_imports)
+    return validate_project(_project(project), a.models)
 
 
 def _data_test(project: Project | None, a: argparse.Namespace) -> CommandResult:
@@ -370,8 +370,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--import",
         dest="run_imports",
         action="store_true",
-        help="also import each model package and data schema (runs the team's code and loads "
-        "pandera); by default they are read from source, which runs no team code",
+        help="deprecated, does nothing: validate always imports the model packages and data "
+        "schemas it checks",
     )
 
     p = command(

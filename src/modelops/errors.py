@@ -31,6 +31,7 @@ class ModelopsError(Exception):
         hint: str | None = None,
         line: int | None = None,
         details: Sequence[str] = (),
+        problems: Sequence[ModelopsError] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -40,6 +41,8 @@ class ModelopsError(Exception):
         self.line = line
         # Further lines the CLI prints before the error (e.g. every problem validate found).
         self.details = list(details)
+        # Every problem found in the same input, this one first (e.g. all schema errors).
+        self.problems: list[ModelopsError] = list(problems) if problems else [self]
 
     def location(self) -> str:
         """`file:line (field x)` or the parts of it that are known."""

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from modelops.errors import InputError, PromotionError, SpecError
-from modelops.fsutil import atomic_write_text, dump_yaml
+from modelops.fsutil import atomic_write_text, dump_yaml, read_text
 from modelops.project import ENVIRONMENTS, Project
 from modelops.results import CommandResult
 from modelops.spec import (
@@ -232,21 +232,20 @@ def _candidate(
     return doc, previous
 
 
-def _codeowners(project: Project, env: str) -> list[str]:
-    """Owners of environments/<env>/ in CODEOWNERS (the last matching rule wins, as on GitHub)."""
-    for path in (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS"):
-        file = project.root / path
-        if not file.is_file():
-            continue
-        owners: list[str] = []
-        for line in file.read_text(encoding="utf-8").splitlines():
-            parts = line.split("#", 1)[0].split()
-            if len(parts) < 2:
-                continue
-            pattern = parts[0].strip("/").rstrip("*").rstrip("/")
-            if pattern in ("", "environments", f"environments/{env}"):
-                owners = parts[1:]
-        return owners
+def _codeowners(project: Project, path: str) -> list[str]:
+    """Owners of `path` (project-relative, POSIX) in CODEOWNERS, with GitHub's rules.
+
+    GitHub reads the first of .github/, the root and docs/ that holds a CODEOWNERS
+    file; its last matching line wins. The `codeowners` package implements both the
+    pattern syntax and that rule.
+    """
+    from codeowners import CodeOwners
+
+    for name in (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS"):
+        file = project.root / name
+        if file.is_file():
+            text = read_text(file, what="CODEOWNERS file")
+            return [owner for _kind, owner in CodeOwners(text).of(path)]
     return []
 
 
@@ -289,7 +288,7 @@ def pr_text(
             f"⚠️ This lifts the hold placed by {hold.get('by', '?')} at {hold.get('at', '?')}: "
             f"{hold.get('reason')}",
         ]
-    approvers = list(dict.fromkeys([*target.approvers, *_codeowners(project, env)]))
+    approvers = list(dict.fromkeys([*target.approvers, *_codeowners(project, rel)]))
     who = ", ".join(approvers) if approvers else "anyone with write access"
     lines += [
         "",

@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -231,14 +231,9 @@ def all_aliases(project: Project) -> dict[str, dict[str, int]]:
     """Every registered model's aliases in one batched read: {model: {alias: version}}.
 
     `status` and `deploy` compare every model with git; asking per model would be one
-    request each. On a sqlite store, the aliases are one read-only SQL query on MLflow's own
-    table, which also spares the 2-4 s `import mlflow`; with a server (or a database
-    whose schema this query does not know) it is MlflowClient.search_registered_models,
-    paged, 1000 models a request.
+    request each. MlflowClient.search_registered_models returns each model with its
+    aliases, 1000 models a page.
     """
-    found = _sqlite_aliases(project)
-    if found is not None:
-        return found
     with mlflow_errors("read the registry aliases"):
         mc = client(project)
         aliases: dict[str, dict[str, int]] = {}
@@ -250,30 +245,6 @@ def all_aliases(project: Project) -> dict[str, dict[str, int]]:
             token = page.token
             if not token:
                 return aliases
-
-
-def _sqlite_aliases(project: Project) -> dict[str, dict[str, int]] | None:
-    """The embedded registry's aliases by SQL; None when the query cannot answer."""
-    import sqlite3
-
-    uri = project.tracking_uri()
-    if not uri.startswith("sqlite:///"):
-        return None
-    path = Path(uri[len("sqlite:///") :])
-    if not path.is_file():
-        return {}  # nothing was ever registered
-    try:
-        # Read-only: this never creates, migrates or locks the database for writing.
-        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)) as db:
-            rows = db.execute(
-                "SELECT name, alias, version FROM registered_model_aliases"
-            ).fetchall()
-    except sqlite3.Error:
-        return None  # an older or newer schema: ask MLflow instead
-    aliases: dict[str, dict[str, int]] = {}
-    for name, alias, version in rows:
-        aliases.setdefault(str(name), {})[str(alias)] = int(version)
-    return aliases
 
 
 def set_alias(project: Project, model: str, alias: str, version: int) -> None:
