@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 Handler = Callable[[Project | None, argparse.Namespace], "CommandResult"]
 
 EPILOG = """\
-exit codes: 0 ok, 1 a gate failed, 2 bad input or refused, 3 drift found,
+exit codes: 0 ok, 1 a gate failed, 2 bad input or refused, 3 drift or a monitor gate,
 4 an external service failed. Results are written as JSON under
 .modelops/results/<model or env>/<command>.json (or --result PATH).
 """
@@ -237,6 +237,12 @@ def _drift(project: Project | None, a: argparse.Namespace) -> CommandResult:
     from modelops.drift import drift_report
 
     return drift_report(_project(project), a.model, a.env, a.input)
+
+
+def _monitor(project: Project | None, a: argparse.Namespace) -> CommandResult:
+    from modelops.monitor import monitor_performance
+
+    return monitor_performance(_project(project), a.model, a.env, a.predictions, a.labels)
 
 
 def _demo(project: Project | None, a: argparse.Namespace) -> CommandResult:
@@ -530,6 +536,28 @@ def build_parser() -> argparse.ArgumentParser:
     _model(p)
     _env(p, flag=True)
     p.add_argument("--input", type=_path, required=True, help="recent data (CSV or Parquet)")
+
+    p = command(
+        "monitor",
+        _monitor,
+        "join predictions with the labels that came later, gate each time window against "
+        "the metrics at promotion; exit 3 when a gate is crossed",
+    )
+    _model(p)
+    _env(p, flag=True)
+    p.add_argument(
+        "--predictions",
+        type=_path,
+        action="append",
+        required=True,
+        help="predictions written by `modelops predict` (CSV or Parquet); repeat for more files",
+    )
+    p.add_argument(
+        "--labels",
+        type=_path,
+        required=True,
+        help="labels: the id column, the target and optionally labelled_at (CSV or Parquet)",
+    )
 
     p = command(
         "demo",
