@@ -245,6 +245,14 @@ def _monitor(project: Project | None, a: argparse.Namespace) -> CommandResult:
     return monitor_performance(_project(project), a.model, a.env, a.predictions, a.labels)
 
 
+def _retrain(project: Project | None, a: argparse.Namespace) -> CommandResult:
+    from modelops.retrain import retrain_pull_request
+
+    return retrain_pull_request(
+        _project(project), a.model, a.snapshot, env=a.env, trigger=a.trigger
+    )
+
+
 def _demo(project: Project | None, a: argparse.Namespace) -> CommandResult:
     from modelops.demo import run_demo
 
@@ -557,6 +565,27 @@ def build_parser() -> argparse.ArgumentParser:
         type=_path,
         required=True,
         help="labels: the id column, the target and optionally labelled_at (CSV or Parquet)",
+    )
+
+    p = command(
+        "retrain",
+        _retrain,
+        "point the spec at the newest labelled data snapshot when it is newer than the "
+        "champion's data (result action: pr), else write an issue body (action: issue)",
+    )
+    _model(p)
+    p.add_argument(
+        "--snapshot",
+        required=True,
+        help="labelled data: a file or a folder of dated files in the repository, "
+        "or an s3:// object",
+    )
+    p.add_argument("--env", default="prod", choices=ENVIRONMENTS, help="whose champion (prod)")
+    p.add_argument(
+        "--trigger",
+        default="manual",
+        choices=["drift", "monitor", "manual"],
+        help="what asked for it; its report goes into the body",
     )
 
     p = command(
