@@ -204,6 +204,7 @@ def _pip_requirements(run_tags: dict[str, str]) -> list[str]:
         f"{name}=={version}"
         for name, version in versions.items()
         if isinstance(name, str)
+        and name != "python"  # recorded beside the packages; python_env.yaml pins it
         and isinstance(version, str)
         and _REQUIREMENT_NAME.match(name)
         and _REQUIREMENT_VERSION.match(version)

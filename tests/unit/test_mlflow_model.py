@@ -231,3 +231,20 @@ def test_mlflow_models_serve_answers_a_real_request(project: Project, tmp_path: 
     rows = answer["predictions"]
     assert [r["prediction"] for r in rows] == [0, 0]
     assert all(abs(r["proba_0"] + r["proba_1"] - 1) < 1e-9 for r in rows)
+
+
+def test_requirements_come_from_the_run_and_are_validated() -> None:
+    """requirements.txt pins the packages the run recorded; python and malformed entries are not."""
+    tags = {
+        "modelops.versions": json.dumps(
+            {
+                "python": "3.11.7",
+                "scikit-learn": "1.9.1",
+                "torch": "2.13.0+cpu",
+                "--index-url": "http://evil",
+                "pandas": "3.1; os_name=='nt'",
+            }
+        )
+    }
+    assert registry._pip_requirements(tags) == ["scikit-learn==1.9.1", "torch==2.13.0+cpu"]
+    assert registry._pip_requirements({"modelops.versions": "not json"}) == []
