@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -200,9 +201,11 @@ def test_mlflow_models_serve_answers_a_real_request(project: Project, tmp_path: 
         ),
         "MLFLOW_TRACKING_URI": project.tracking_uri(),
     }
+    # MLflow starts its scoring server as `uvicorn` from PATH.
+    assert shutil.which("uvicorn", path=env["PATH"]), "uvicorn is installed with mlflow"
     log = (tmp_path / "serve.log").open("w")
     server = subprocess.Popen(
-        [str(bin_dir / "mlflow"), "models", "serve", "-m", "models:/toy@prod",
+        [sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/toy@prod",
          "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
