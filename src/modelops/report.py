@@ -28,8 +28,9 @@ FIGSIZE = (5.0, 4.0)
 DPI = 100
 MAX_FAILURES = 10
 MAX_PARAMS_TEXT = 2_000
-# Characters that carry meaning in GitHub-flavoured markdown (after HTML escaping).
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
+# Characters that carry meaning in GitHub-flavoured markdown; escaped before the HTML
+# escaping (which handles < > & " '), so no entity the latter writes gets a backslash.
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~-])")
 
 
 # A word joiner (U+2060) after `@` and inside `://` / `www.`: the text reads the same,
@@ -46,12 +47,13 @@ def esc(value: Any) -> str:
     """Text from a results file, safe inside a markdown paragraph or table cell: no HTML,
     no markdown syntax, no @mention, no autolinked URL."""
     text = " ".join(str(value).split())  # newlines would end a table row
-    return _MD_SPECIAL.sub(r"\\\1", html.escape(_defuse(text), quote=True))
+    return html.escape(_MD_SPECIAL.sub(r"\\\1", _defuse(text)), quote=True)
 
 
 def code(value: Any) -> str:
-    """Inline code that no backtick in `value` can close; HTML-escaped as GitHub renders it."""
-    text = html.escape(_defuse(" ".join(str(value).split())), quote=True).replace("|", "&#124;")
+    """Monospace text: `esc` inside `<code>`. GitHub parses markdown between inline HTML
+    tags, so the content is escaped exactly like any other text (no link, no emphasis)."""
+    text = esc(value)
     return f"<code>{text}</code>" if text else "—"
 
 
@@ -465,8 +467,6 @@ def per_class_section(plots: dict[str, Any], champion: dict[str, Any] | None) ->
     }
     shown = sorted(rows, key=lambda r: -(r.get("support") or 0))[:MAX_CLASSES]
     lines = [
-        "#### Per class",
-        "",
         "| class | precision | recall | support | champion precision | champion recall |",
         "|---|---:|---:|---:|---:|---:|",
     ]
@@ -494,10 +494,11 @@ def confusion_section(plots: dict[str, Any], champion: dict[str, Any] | None) ->
         theirs = None
     if (champion or {}).get("labels") not in (None, labels):
         theirs = None  # another label set: cells do not correspond
-    lines = [
-        "#### Confusion matrix" + (" (change against the champion)" if theirs else ""),
-        "",
-    ]
+    lines = (
+        ["Test rows by actual and predicted class; (+n): n more than the champion.", ""]
+        if theirs
+        else []
+    )
     if len(labels) <= MAX_MATRIX:
         lines += [
             "| actual ↓ / predicted → | " + " | ".join(code(x) for x in labels) + " |",
@@ -569,8 +570,6 @@ def calibration_section(plots: dict[str, Any], champion: dict[str, Any] | None) 
         return []
     theirs = (champion or {}).get("calibration") or {}
     lines = [
-        "#### Calibration",
-        "",
         f"Brier score of {esc(cal.get('kind', ''))}: challenger {fmt(cal.get('brier'))}, "
         f"champion {fmt(theirs.get('brier'))} (lower is better).",
         "",
@@ -765,7 +764,10 @@ def changes_section(evaluation: dict[str, Any]) -> list[str]:
             for key in ("mean", "std", "min", "p25", "median", "p75", "max"):
                 lines.append(f"| {key} | {fmt(theirs.get(key))} | {fmt(mine.get(key))} |")
             lines.append("")
-        psi_rows = [r for r in data.get("psi") or [] if isinstance(r, dict)]
+        psi_rows = sorted(
+            (r for r in data.get("psi") or [] if isinstance(r, dict)),
+            key=lambda r: -r["psi"] if isinstance(r.get("psi"), int | float) else 0.0,
+        )
         if psi_rows:
             notable = sum(
                 1

@@ -116,8 +116,7 @@ def test_champion_from_prod_manifest_is_scored_on_same_split(toy_repo: Project, 
     change = champion_accuracy - result["metrics"]["accuracy"]
     assert drop["change"] == pytest.approx(-change) and drop["worsening"] == pytest.approx(change)
     expected = (
-        f"accuracy dropped {change:.4g} from the champion's {champion_accuracy:.4g}; "
-        "max_drop 0.01"
+        f"accuracy dropped {change:.4g} from the champion's {champion_accuracy:.4g}; max_drop 0.01"
     )
     assert drop["message"] == expected
     assert expected in capsys.readouterr().err
