@@ -97,6 +97,15 @@ def check_target(spec: PipelineSpec, df: pd.DataFrame) -> None:
                 field="data.target",
                 hint="evaluate.task regression needs numbers; labels need a classification task",
             )
+        zeros = int((column == 0).sum())
+        if "mape" in spec.metrics and zeros:
+            raise SpecError(
+                f"mape is undefined: {zeros} value(s) of '{spec.target}' in {spec.data_path} "
+                "are 0 (a percentage of 0 has no meaning)",
+                file=spec.path,
+                field="evaluate.metrics",
+                hint="remove mape from evaluate.metrics and use mae or rmse",
+            )
         return
     if spec.task == "binary_classification" and spec.positive_class is not None:
         labels = sorted(column.dropna().unique().tolist(), key=str)
