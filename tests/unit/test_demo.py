@@ -36,7 +36,7 @@ def test_demo_runs_the_loop_for_both_models(tmp_path: Path, monkeypatch, capsys)
     )
     out = capsys.readouterr().out
     result = json.loads((tmp_path / "demo.json").read_text())
-    assert result["models"] == ["churn", "digits"]
+    assert result["models"] == ["churn", "diabetes", "digits"]
     for model, report in result["reports"].items():
         text = Path(report).read_text()
         assert text.startswith(f"<!-- modelops-report:{model} -->")
@@ -51,9 +51,14 @@ def test_demo_runs_the_loop_for_both_models(tmp_path: Path, monkeypatch, capsys)
         ["git", "log", "--format=%s"], cwd=workdir, capture_output=True, text=True, check=True
     ).stdout
     for env in ("dev", "staging", "prod"):
-        assert f"promote churn to {env}" in log and f"promote digits to {env}" in log
+        for model in ("churn", "diabetes", "digits"):
+            assert f"promote {model} to {env}" in log
         live = json.loads((workdir / ".modelops" / "serving" / env / "live.json").read_text())
-        assert {m: e["version"] for m, e in live.items()} == {"churn": 1, "digits": 1}
+        assert {m: e["version"] for m, e in live.items()} == {
+            "churn": 1,
+            "diabetes": 1,
+            "digits": 1,
+        }
     # The batch was scored from prod, one prediction per input row.
     batch = workdir / ".modelops" / "demo" / "churn-batch.csv"
     scores = workdir / ".modelops" / "demo" / "churn-scores.csv"
@@ -62,7 +67,19 @@ def test_demo_runs_the_loop_for_both_models(tmp_path: Path, monkeypatch, capsys)
     drift_codes = {
         s["model"]: s["exit_code"] for s in result["steps"] if s["step"].startswith("drift")
     }
-    assert set(drift_codes) == {"churn", "digits"} and 3 in drift_codes.values()
+    assert set(drift_codes) == {"churn", "diabetes", "digits"} and 3 in drift_codes.values()
+    # The regression example went through the same loop: rmse gated, predictions numeric.
+    evaluation = json.loads(
+        (workdir / ".modelops" / "results" / "diabetes" / "evaluate.json").read_text()
+    )
+    assert evaluation["task"] == "regression" and evaluation["passed"] is True
+    assert set(evaluation["metrics"]) == {"rmse", "mae", "r2", "mape"}
+    scored = (workdir / ".modelops" / "demo" / "diabetes-scores.csv").read_text().splitlines()
+    assert scored[0] == "patient_id,prediction" and float(scored[1].split(",")[1]) > 0
+    drift = json.loads(
+        (workdir / ".modelops" / "reports" / "diabetes" / "drift-prod.json").read_text()
+    )
+    assert "statistic" in drift["prediction"]
     # The user's state (MODELOPS_HOME) was ignored: the demo kept to its scratch copy.
     assert not (tmp_path / "user-state" / "mlflow.db").exists()
     assert not (tmp_path / "user-state" / "reports").exists()
