@@ -76,10 +76,9 @@ def test_digits_csv_is_reproduced_by_its_exporter(tmp_path: Path) -> None:
 def test_diabetes_csv_is_reproduced_by_its_exporter(tmp_path: Path) -> None:
     """The committed diabetes CSV is byte-identical to a fresh export of scikit-learn's copy,
     and its sha256 is the one the spec pins."""
-    from models.diabetes.export import main as export
-
     from modelops.project import Project
     from modelops.spec import load_pipeline
+    from models.diabetes.export import main as export
 
     assert export([str(tmp_path / "diabetes.csv")]) == 0
     assert sha256_file(tmp_path / "diabetes.csv") == sha256_file(DIABETES_CSV)
@@ -216,9 +215,7 @@ def test_parquet_file_is_tested_like_csv(
 def test_unknown_model_is_refused(project_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A model without a pipeline spec is refused, listing the known ones."""
     code, _, err = _data_test(capsys, "fraud")
-    _assert_refused(
-        code, err, "pipelines/fraud.yaml", "unknown model", "churn, diabetes, digits"
-    )
+    _assert_refused(code, err, "pipelines/fraud.yaml", "unknown model", "churn, diabetes, digits")
 
 
 # -- schema failures ------------------------------------------------------------------
