@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from mermaidcheck import mermaid_blocks, parse
 
 from modelops.cli import main
 
@@ -15,8 +16,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
-def test_demo_runs_the_loop_for_both_models(tmp_path: Path, monkeypatch, capsys) -> None:
-    """validate → … → report → promote → deploy → predict → drift, only in the scratch copy."""
+def test_demo_runs_the_loop_for_every_model(tmp_path: Path, monkeypatch, capsys) -> None:
+    """validate → … → report → promote → deploy → predict → drift, only in the scratch copy,
+    for the classifiers and the regressor; every report chart parses in Mermaid."""
     monkeypatch.setenv("MODELOPS_HOME", str(tmp_path / "user-state"))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # must be ignored
     workdir = tmp_path / "demo"
@@ -37,14 +39,20 @@ def test_demo_runs_the_loop_for_both_models(tmp_path: Path, monkeypatch, capsys)
     out = capsys.readouterr().out
     result = json.loads((tmp_path / "demo.json").read_text())
     assert result["models"] == ["churn", "diabetes", "digits"]
+    charts = []
     for model, report in result["reports"].items():
         text = Path(report).read_text()
         assert text.startswith(f"<!-- modelops-report:{model} -->")
+        assert "![" not in text  # charts are Mermaid text, not image links
+        charts += mermaid_blocks(text)
         assert str(report) in out
         registered = json.loads(
             (workdir / ".modelops" / "results" / model / "register.json").read_text()
         )
         assert registered["version"] == 1
+    # ROC + ROC + loss (digits logs losses) + predicted-vs-actual + residuals, all parse.
+    assert len(charts) == 5
+    assert all(r == {"ok": True, "type": "xychart"} for r in parse(charts))
     assert (workdir / ".git").is_dir() and (workdir / ".modelops" / "mlflow.db").is_file()
     # Promotion landed as commits and every environment serves version 1 of both models.
     log = subprocess.run(

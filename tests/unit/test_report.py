@@ -188,6 +188,65 @@ def test_mentions_and_links_cannot_be_injected() -> None:
     assert "](" not in text.replace("\\](", "")
 
 
+def _github_html(markdown: str) -> str:
+    """The report as github.com renders it: cmark-gfm with GitHub's extensions (tables,
+    autolinks, strikethrough, tag filter), raw HTML kept as GitHub keeps it."""
+    import cmarkgfm
+    from cmarkgfm.cmark import Options
+
+    return str(
+        cmarkgfm.github_flavored_markdown_to_html(markdown, options=Options.CMARK_OPT_UNSAFE)
+    )
+
+
+def _table_shapes(page: str) -> list[set[int]]:
+    """For each rendered table, the set of cell counts of its rows (one count if none broke)."""
+    from html.parser import HTMLParser
+
+    class Tables(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.shapes: list[set[int]] = []
+            self.cells = 0
+
+        def handle_starttag(self, tag: str, attrs: object) -> None:
+            if tag == "table":
+                self.shapes.append(set())
+            elif tag == "tr":
+                self.cells = 0
+            elif tag in ("td", "th"):
+                self.cells += 1
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag == "tr":
+                self.shapes[-1].add(self.cells)
+
+    parser = Tables()
+    parser.feed(page)
+    return parser.shapes
+
+
+def test_hostile_values_render_on_github_as_plain_text() -> None:
+    """Rendered by GitHub's cmark-gfm, hostile labels, params and features give no link, no
+    image, no tag of their own and no extra table cell; the text itself is shown."""
+    from reportdata import classification_evaluation
+
+    hostile = HOSTILE_LABEL + " <img src=x onerror=alert(1)> | cell | **bold** `tick`"
+    evaluation = classification_evaluation([hostile, "b"], bootstrap=False)
+    evaluation["metrics"] = {**evaluation["metrics"], hostile: 0.5}
+    evaluation["changes"] = {
+        "params": [{"param": hostile, "champion": hostile, "challenger": 1}],
+        "data": {"rows": {}, "class_balance": {}, "psi": [{"feature": hostile, "psi": 0.3}]},
+    }
+    page = _github_html(render_markdown("toy", {**TRAIN, "commit": hostile}, evaluation, None,
+                                        None, []))  # fmt: skip
+    assert "<a " not in page and "<img" not in page and "<strong>bold" not in page
+    assert "<code>tick" not in page  # backticks stay text
+    assert "@\u2060acme/everyone" in page and "&lt;img src=x" in page
+    shapes = _table_shapes(page)
+    assert len(shapes) >= 6 and all(len(shape) == 1 for shape in shapes), shapes
+
+
 def test_100_classes_and_500_features_stay_under_the_comment_limit() -> None:
     """A 100-class model whose champion trained on 500 features: the comment fits GitHub's
     65,536 characters; long tables are cut to their top rows and say how many were left out."""
