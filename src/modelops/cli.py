@@ -258,6 +258,13 @@ def build_parser() -> argparse.ArgumentParser:
         "ephemeral GPU runners: start, stop, janitor, cml-command, cost",
     )
     p.add_argument("runner_args", nargs=argparse.REMAINDER, help="see `modelops runners --help`")
+
+    p = command(
+        "github",
+        "modelops.github.cli:cli_github",
+        "GitHub settings as code: setup, doctor, and the one report comment per model",
+    )
+    p.add_argument("github_args", nargs=argparse.REMAINDER, help="see `modelops github --help`")
     return parser
 
 
@@ -299,7 +306,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        project = Project.discover(args.project) if args.command != "runners" else None
+        outside = args.command in ("runners", "github")  # they may run outside a checkout
+        project = Project.discover(args.project) if not outside else None
         result = _resolve(args.handler)(project, args)  # type: ignore[arg-type]
         if result is None:
             return 0
