@@ -264,7 +264,11 @@ def build_parser() -> argparse.ArgumentParser:
         "modelops.github.cli:cli_github",
         "GitHub settings as code: setup, doctor, and the one report comment per model",
     )
-    p.add_argument("github_args", nargs=argparse.REMAINDER, help="see `modelops github --help`")
+    p.add_argument(
+        "github_args",
+        nargs=argparse.REMAINDER,
+        help="setup, doctor or comment; see `modelops github ACTION --help`",
+    )
     return parser
 
 

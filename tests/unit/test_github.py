@@ -364,13 +364,15 @@ def test_setup_keeps_a_stricter_existing_ruleset(
 def test_setup_bad_arguments_exit_2_before_writing(
     gh: GitHubStandIn, workflows: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """An unknown variable, environment or reviewer is refused with nothing written."""
+    """An unknown variable, environment or reviewer, or seven reviewers: exit 2, nothing written."""
     gh.add_repo("acme/models")
     argv = ["setup", "acme/models", "--workflows", str(workflows)]
     code, _, err = run(*argv, "--var", "MLFLOW_URI=x", capsys=capsys)
     assert code == 2 and "no workflow reads MLFLOW_URI" in err
     code, _, err = run(*argv, "--reviewer", "qa=alice", capsys=capsys)
     assert code == 2 and "no environment qa" in err
+    code, _, err = run(*argv, "--reviewer", "prod=a,b,c,d,e,f,g", capsys=capsys)
+    assert code == 2 and "GitHub takes at most 6" in err
     code, _, err = run(*argv, "--reviewer", "prod=ghost", capsys=capsys)
     assert code == 2 and "look up user ghost: not found" in err
     code, _, err = run("setup", "acme/other", "--workflows", str(workflows), capsys=capsys)

@@ -16,13 +16,15 @@ from modelops.project import Project
 from modelops.results import CommandResult
 
 SUBJECT = "github"
+MAX_REVIEWERS = 6  # GitHub's limit of required reviewers per environment
 
 
 class _Parser(argparse.ArgumentParser):
     """Bad arguments become an InputError (exit 2, one line), not argparse's own exit."""
 
     def error(self, message: str) -> NoReturn:
-        raise InputError(message, hint=f"see `{self.prog} --help`")
+        prog = self.prog if self.prog != "modelops github" else "modelops github ACTION"
+        raise InputError(message, hint=f"see `{prog} --help`")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -144,6 +146,12 @@ def _setup(args: argparse.Namespace) -> CommandResult:
         env: [w for w in who.split(",") if w.strip()]
         for env, who in parse_assignments(args.reviewer, flag="--reviewer").items()
     }
+    for env, who in reviewers.items():
+        if len(who) > MAX_REVIEWERS:
+            raise InputError(
+                f"{env}: {len(who)} reviewers; GitHub takes at most {MAX_REVIEWERS} users or teams",
+                field="--reviewer",
+            )
     variables = parse_assignments(args.var, flag="--var")
     needs = _needs(args)
     plan = plan_setup(

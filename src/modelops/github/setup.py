@@ -215,7 +215,7 @@ def _environment_change(
                 weakens.append(f"removes {len(old_ids - new_ids)} reviewer(s)")
     elif reviewers is not None:
         notes.append("reviewers not set: the plan gives none on a private repository")
-    elif need.reviewed and not old_reviewers:
+    elif need.reviewed and not old_reviewers and tier.reviewers is not False:
         notes.append(f"no reviewers (pass --reviewer {need.name}=USER_OR_ORG/TEAM)")
     has_reviewers = bool(body.get("reviewers", old_reviewers))
     if has_reviewers and not old_self:
