@@ -758,7 +758,7 @@ class GitHubStandIn:
     def _check_plan_for_rulesets(self, repo: Repo) -> None:
         if repo.private and repo.plan in (None, "free"):
             raise Reply(
-                403, "Upgrade to GitHub Pro or make this repository public to enable this feature."
+                422, "Upgrade to GitHub Pro or make this repository public to enable this feature."
             )
 
     def op_repos__create_repo_ruleset(self, params, query, body, headers):  # type: ignore[no-untyped-def]

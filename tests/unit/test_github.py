@@ -481,3 +481,18 @@ def test_doctor_states_what_gates_prod_on_a_private_free_repository(
     data = json.loads(result.read_text())
     assert data["private"] is True and data["plan"] == "free"
     assert data["findings"][0]["what"].startswith("plan: a private repository on the Free plan")
+
+
+def test_setup_where_the_plan_is_unreadable_reports_githubs_refusal_in_one_line(
+    gh: GitHubStandIn, workflows: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Private repo, plan hidden from the token: GitHub's 422 ends the run, exit 4, one line."""
+    repo = gh.add_repo("acme/models", private=True, plan=None)
+    code, out, err = run("setup", "acme/models", "--workflows", str(workflows), capsys=capsys)
+    assert "plan: unknown (the token cannot read the owner's plan)" in out
+    assert code == 4
+    assert err.splitlines() == [
+        "error: write environment dev: GitHub answered 422: Environments are not available "
+        "for private repositories on this plan"
+    ]
+    assert repo.environments == {} and repo.rulesets == {}

@@ -8,9 +8,11 @@ repository protected some other way than setup's ruleset is not reported as unpr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from modelops.errors import ModelopsError
 from modelops.github.client import RepoRef, as_dict, call, paged, refused
 from modelops.github.setup import (
     REQUIRED_CHECK,
@@ -269,6 +271,22 @@ def _variable_findings(github: GitHub[Any], repo: RepoRef, needs: WorkflowNeeds)
     return out
 
 
+def _unless_unknown(tier: Tier, what: str, check: Callable[[], list[Finding]]) -> list[Finding]:
+    """Run `check`; where the plan is unknown, a refusal is itself the finding."""
+    if tier.environments is not None:
+        return check()
+    try:
+        return check()
+    except ModelopsError as err:
+        return [
+            Finding(
+                f"{what}: GitHub refused to show them ({err.message}); the owner's plan may "
+                "not give them on a private repository",
+                "check the plan (Settings → Billing); Pro/Team give environments and rulesets",
+            )
+        ]
+
+
 def diagnose(
     github: GitHub[Any],
     repo: RepoRef,
@@ -290,11 +308,20 @@ def diagnose(
             )
         )
     else:
-        current = list_environments(github, repo)
-        for need in environments:
-            findings += _environment_findings(github, repo, tier, need, current)
+        findings += _unless_unknown(
+            tier,
+            "environments",
+            lambda: [
+                finding
+                for current in [list_environments(github, repo)]
+                for need in environments
+                for finding in _environment_findings(github, repo, tier, need, current)
+            ],
+        )
     if tier.rulesets is not False:
-        findings += _rule_findings(github, repo, tier, required_check)
+        findings += _unless_unknown(
+            tier, "branch rules", lambda: _rule_findings(github, repo, tier, required_check)
+        )
     findings += _token_findings(github, repo)
     findings += _codeowners_findings(github, repo)
     findings += _variable_findings(github, repo, needs)
