@@ -348,7 +348,6 @@ class GitHubStandIn:
             return Response(json.dumps({"message": "; ".join(problems)}), 400)(
                 environ, start_response
             )
-        self.per_page_cap = self._max_per_page(op)
         handler = getattr(self, "op_" + op.operation_id.replace("/", "__").replace("-", "_"), None)
         if handler is None:
             self._violate(op, "request", ["the stand-in does not implement this operation"])
@@ -356,6 +355,7 @@ class GitHubStandIn:
         headers: dict[str, str] = {}
         try:
             with self._lock:
+                self.per_page_cap = self._max_per_page(op)
                 status, payload = handler(params, query, body, headers)
         except Reply as reply:
             status, payload = reply.status, reply.body
