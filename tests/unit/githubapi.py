@@ -43,6 +43,7 @@ OPENAPI_INTEGRITY = (
     "NmwRNkBC3D7gZXbFx5AHzLUVRBXGDhg=="
 )
 MEMBER = "package/generated/api.github.com.json"
+ACTIONS_APP_ID = 15368  # the GitHub Actions app on github.com
 
 
 def cache_dir() -> Path:
@@ -507,6 +508,13 @@ class GitHubStandIn:
         data.setdefault("type", "organization")
         data["organization"].setdefault("archived_at", None)
         data.update(id=team_id, slug=params["team_slug"], name=params["team_slug"])
+        return 200, data
+
+    def op_apps__get_by_slug(self, params, query, body, headers):  # type: ignore[no-untyped-def]
+        if params["app_slug"] != "github-actions":
+            raise Reply(404, "Not Found")
+        data = self.api.example("apps/get-by-slug")
+        data.update(id=ACTIONS_APP_ID, slug="github-actions", name="GitHub Actions")
         return 200, data
 
     def op_repos__codeowners_errors(self, params, query, body, headers):  # type: ignore[no-untyped-def]

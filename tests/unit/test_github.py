@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from githubapi import GitHubStandIn, OpenAPI, openapi_description, serve
+from githubapi import ACTIONS_APP_ID, GitHubStandIn, OpenAPI, openapi_description, serve
 
 from modelops.cli import main
 from modelops.github.client import RepoRef, connect, find_token, parse_repo
@@ -294,7 +294,9 @@ def test_setup_dry_run_then_apply_then_nothing_left_to_do(
     (ruleset,) = repo.rulesets.values()
     rules = {r["type"]: r.get("parameters") for r in ruleset["rules"]}
     assert rules["pull_request"]["require_code_owner_review"] is True
-    assert rules["required_status_checks"]["required_status_checks"] == [{"context": "all green"}]
+    assert rules["required_status_checks"]["required_status_checks"] == [
+        {"context": "all green", "integration_id": ACTIONS_APP_ID}
+    ]
     before = len(writes(gh))
     code, out, _ = run(*argv, capsys=capsys)
     assert code == 0 and len(writes(gh)) == before
@@ -355,7 +357,10 @@ def test_setup_keeps_a_stricter_existing_ruleset(
     assert pull["required_approving_review_count"] == 2 and pull["require_code_owner_review"]
     assert pull["require_last_push_approval"] and pull["required_review_thread_resolution"]
     checks = rules["required_status_checks"]
-    assert [c["context"] for c in checks["required_status_checks"]] == ["lint", "all green"]
+    assert checks["required_status_checks"] == [
+        {"context": "lint"},
+        {"context": "all green", "integration_id": ACTIONS_APP_ID},
+    ]
     assert checks["strict_required_status_checks_policy"] is True
     assert ruleset["enforcement"] == "active" and {"deletion", "non_fast_forward"} <= set(rules)
 
@@ -431,6 +436,9 @@ def test_doctor_lists_each_gap_with_its_fix_and_is_clean_after_setup(
     code, out, _ = run(*argv, capsys=capsys)
     assert code == 0, out
     assert out.splitlines()[-1] == "acme/models: nothing missing or unsafe"
+    (ruleset,) = repo.rulesets.values()
+    status_rule = next(r for r in ruleset["rules"] if r["type"] == "required_status_checks")
+    status_rule["parameters"]["required_status_checks"] = [{"context": "all green"}]
     repo.workflow_permissions["can_approve_pull_request_reviews"] = True
     repo.codeowners_errors.append(
         {
@@ -446,7 +454,15 @@ def test_doctor_lists_each_gap_with_its_fix_and_is_clean_after_setup(
     code, out, _ = run(*argv, capsys=capsys)
     assert code == 1
     assert "Actions token: may approve pull requests" in out
+    assert "the required check 'all green' is not pinned to an app" in out
     assert "CODEOWNERS line 3: Unknown owner on line 3" in out
+    code, out, _ = run(*setup, capsys=capsys)
+    assert code == 0 and "pin check 'all green' to GitHub Actions" in out
+    status_rule = next(r for r in ruleset["rules"] if r["type"] == "required_status_checks")
+    assert status_rule["parameters"]["required_status_checks"] == [
+        {"context": "all green", "integration_id": ACTIONS_APP_ID}
+    ]
+    assert repo.workflow_permissions["can_approve_pull_request_reviews"] is False
 
 
 def test_doctor_flags_missing_reviewers_and_half_set_gpu_variables(

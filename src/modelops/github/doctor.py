@@ -166,12 +166,13 @@ def _rule_findings(
         and (r.get("parameters") or {}).get("require_code_owner_review")
         for r in rules
     )
-    checks = {
-        c.get("context")
-        for r in rules
-        if r.get("type") == "required_status_checks"
-        for c in (r.get("parameters") or {}).get("required_status_checks") or []
-    }
+    # context -> pinned to an app (a check of any other app or a commit status cannot pass it)
+    checks: dict[str, bool] = {}
+    for rule in rules:
+        if rule.get("type") == "required_status_checks":
+            for check in (rule.get("parameters") or {}).get("required_status_checks") or []:
+                name = str(check.get("context"))
+                checks[name] = checks.get(name, False) or bool(check.get("integration_id"))
     classic = refused(
         f"read the branch protection of {branch}",
         github.rest.repos.get_branch_protection,
@@ -184,8 +185,12 @@ def _rule_findings(
         reviews = protection.get("required_pull_request_reviews") or {}
         code_owners |= bool(reviews.get("require_code_owner_reviews"))
         status = protection.get("required_status_checks") or {}
-        checks |= set(status.get("contexts") or [])
-        checks |= {c.get("context") for c in status.get("checks") or []}
+        for check in status.get("checks") or []:
+            name = str(check.get("context"))
+            pinned = check.get("app_id") not in (None, -1)
+            checks[name] = checks.get(name, False) or pinned
+        for name in status.get("contexts") or []:
+            checks.setdefault(str(name), False)
     out = []
     if not code_owners:
         out.append(
@@ -198,6 +203,15 @@ def _rule_findings(
     if required_check not in checks:
         out.append(
             Finding(f"branch {branch}: the check '{required_check}' is not required", _setup(repo))
+        )
+    elif not checks[required_check]:
+        out.append(
+            Finding(
+                f"branch {branch}: the required check '{required_check}' is not pinned to an "
+                "app, so a commit status of that name from any token with statuses:write "
+                "passes it",
+                _setup(repo) + " (pins it to GitHub Actions)",
+            )
         )
     return out
 

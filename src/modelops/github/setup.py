@@ -367,7 +367,20 @@ def _token_change(github: GitHub[Any], repo: RepoRef) -> Change:
     )
 
 
-def desired_rules(required_check: str) -> list[dict[str, Any]]:
+def actions_app_id(github: GitHub[Any]) -> int | None:
+    """The id of the GitHub Actions app (15368 on github.com), which posts workflow checks.
+
+    A required check pinned to it cannot be satisfied by a commit status or another app
+    that reuses the name `all green`. None where GitHub does not say (then unpinned).
+    """
+    got = refused("look up the GitHub Actions app", github.rest.apps.get_by_slug, "github-actions")
+    return None if isinstance(got, int) else int(as_dict(got)["id"])
+
+
+def desired_rules(required_check: str, app_id: int | None = None) -> list[dict[str, Any]]:
+    check: dict[str, Any] = {"context": required_check}
+    if app_id is not None:
+        check["integration_id"] = app_id
     return [
         {"type": "deletion"},
         {"type": "non_fast_forward"},
@@ -385,7 +398,7 @@ def desired_rules(required_check: str) -> list[dict[str, Any]]:
             "type": "required_status_checks",
             "parameters": {
                 "strict_required_status_checks_policy": False,
-                "required_status_checks": [{"context": required_check}],
+                "required_status_checks": [check],
             },
         },
     ]
@@ -418,11 +431,17 @@ def merge_rules(
         elif rule["type"] == "required_status_checks":
             params = dict(same.get("parameters") or {})
             checks = list(params.get("required_status_checks") or [])
-            contexts = {c["context"] for c in checks}
             for check in rule["parameters"]["required_status_checks"]:
-                if check["context"] not in contexts:
+                same_name = [c for c in checks if c.get("context") == check["context"]]
+                if not same_name:
                     checks.append(check)
                     notes.append(f"require check '{check['context']}'")
+                elif "integration_id" in check and not any(
+                    c.get("integration_id") for c in same_name
+                ):
+                    index = checks.index(same_name[0])
+                    checks[index] = {**same_name[0], "integration_id": check["integration_id"]}
+                    notes.append(f"pin check '{check['context']}' to GitHub Actions")
             params["required_status_checks"] = checks
             params.setdefault("strict_required_status_checks_policy", False)
             same["parameters"] = params
@@ -447,7 +466,7 @@ def _ruleset_change(github: GitHub[Any], repo: RepoRef, tier: Tier, required_che
         )
     )
     ours = next((s for s in summaries if s.get("name") == RULESET_NAME), None)
-    wanted = desired_rules(required_check)
+    wanted = desired_rules(required_check, actions_app_id(github))
     conditions = {"ref_name": {"include": ["~DEFAULT_BRANCH"], "exclude": []}}
     if ours is None:
 
