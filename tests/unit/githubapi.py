@@ -618,16 +618,14 @@ class GitHubStandIn:
             if reviewer["id"] not in known.values():
                 raise Reply(422, f"reviewer {reviewer['id']} not found")
         env["updated_at"] = now
-        if "reviewers" in body:
-            env["reviewers"] = [(r["type"], r["id"]) for r in body["reviewers"] or []]
-        if "wait_timer" in body:
-            env["wait_timer"] = body["wait_timer"]
-        if "prevent_self_review" in body:
-            env["prevent_self_review"] = body["prevent_self_review"]
-        if "deployment_branch_policy" in body:
-            env["deployment_branch_policy"] = body["deployment_branch_policy"]
-            if not (body["deployment_branch_policy"] or {}).get("custom_branch_policies"):
-                repo.branch_policies.pop(name, None)
+        # PUT replaces: a field left out goes back to its default (the stricter reading of
+        # GitHub's docs, so a client that relies on omitted fields being kept fails here).
+        env["reviewers"] = [(r["type"], r["id"]) for r in body.get("reviewers") or []]
+        env["wait_timer"] = body.get("wait_timer") or 0
+        env["prevent_self_review"] = bool(body.get("prevent_self_review"))
+        env["deployment_branch_policy"] = body.get("deployment_branch_policy")
+        if not (env["deployment_branch_policy"] or {}).get("custom_branch_policies"):
+            repo.branch_policies.pop(name, None)
         return 200, self._environment(repo, name)
 
     def _policies(self, params: dict[str, str]) -> tuple[Repo, list[dict[str, Any]]]:

@@ -511,3 +511,22 @@ def test_setup_where_the_plan_is_unreadable_reports_githubs_refusal_in_one_line(
         "for private repositories on this plan"
     ]
     assert repo.environments == {} and repo.rulesets == {}
+
+
+def test_setup_keeps_what_it_does_not_manage_on_an_environment(
+    gh: GitHubStandIn, workflows: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A wait timer and reviewers set by hand survive setup adding prod's tag policy."""
+    repo = gh.add_repo("acme/models")
+    gh.users["alice"] = 42
+    argv = ["setup", "acme/models", "--workflows", str(workflows)]
+    assert run(*argv, "--reviewer", "prod=alice", capsys=capsys)[0] == 0
+    prod = repo.environments["prod"]
+    prod["wait_timer"] = 30
+    prod["deployment_branch_policy"] = None
+    repo.branch_policies.pop("prod")
+    code, out, _ = run(*argv, capsys=capsys)
+    assert code == 0 and "update environment prod: deploy from tag v*" in out
+    assert prod["wait_timer"] == 30 and prod["reviewers"] == [("User", 42)]
+    assert prod["prevent_self_review"] is True
+    assert [p["name"] for p in repo.branch_policies["prod"]] == ["v*"]

@@ -129,6 +129,13 @@ def _existing_reviewers(env: dict[str, Any]) -> tuple[list[dict[str, Any]], bool
     return [], False
 
 
+def _wait_timer(env: dict[str, Any]) -> int:
+    for rule in env.get("protection_rules") or []:
+        if rule.get("type") == "wait_timer":
+            return int(rule.get("wait_timer") or 0)
+    return 0
+
+
 def _policy_label(policy: dict[str, Any] | None, patterns: list[dict[str, Any]]) -> str:
     if policy is None:
         return "any ref may deploy"
@@ -254,6 +261,16 @@ def _environment_change(
     if weakens:
         detail += " (" + "; ".join(weakens) + ")"
 
+    # The PUT carries the whole environment (what stays and what changes), so no setting
+    # depends on how GitHub treats a field left out.
+    payload: dict[str, Any] = {
+        "deployment_branch_policy": body.get("deployment_branch_policy", policy)
+    }
+    if tier.reviewers is not False:
+        payload["reviewers"] = body.get("reviewers", old_reviewers)
+        payload["prevent_self_review"] = body.get("prevent_self_review", old_self)
+        payload["wait_timer"] = _wait_timer(existing or {})
+
     def apply() -> None:
         call(
             f"write {target}",
@@ -261,7 +278,7 @@ def _environment_change(
             repo.owner,
             repo.name,
             need.name,
-            data=body,
+            data=payload,
         )
         for kind, name in add:
             call(
