@@ -530,3 +530,46 @@ def test_setup_keeps_what_it_does_not_manage_on_an_environment(
     assert prod["wait_timer"] == 30 and prod["reviewers"] == [("User", 42)]
     assert prod["prevent_self_review"] is True
     assert [p["name"] for p in repo.branch_policies["prod"]] == ["v*"]
+
+
+# -- the library functions the CLI calls ------------------------------------------------
+
+
+def test_github_commands_are_typed_library_calls(
+    gh: GitHubStandIn, workflows: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """setup_repository, diagnose_repository and post_comment work from Python, printing nothing."""
+    from modelops.errors import InputError
+    from modelops.github.commands import (
+        GitHubResult,
+        diagnose_repository,
+        post_comment,
+        setup_repository,
+    )
+
+    repo = gh.add_repo("acme/models", plan="team")
+    gh.users["alice"] = 42
+    with pytest.raises(InputError, match="at most 6"):
+        setup_repository("acme/models", reviewers={"prod": ["alice"] * 7}, workflows=workflows)
+    assert writes(gh) == []
+    before = diagnose_repository("acme/models", workflows=workflows)
+    assert isinstance(before, GitHubResult) and before.exit_code == 1
+    assert before.repository == "acme/models" and before.data["findings"]
+    shown: list[str] = []
+    reviewers = {"prod": ["alice"], "gpu": ["alice"]}
+    done = setup_repository(
+        "acme/models", reviewers=reviewers, workflows=workflows, show=shown.append
+    )
+    assert any(line.startswith("create environment prod") for line in shown)
+    applied = sum(1 for c in done.data["changes"] if c["action"] in ("create", "update"))
+    assert applied > 0 and done.summary == [f"applied {applied} change(s) to acme/models"]
+    assert done.data["dry_run"] is False and repo.environments["prod"]["reviewers"] == [
+        ("User", 42)
+    ]
+    after = diagnose_repository("acme/models", workflows=workflows)
+    assert after.exit_code == 0 and after.data["findings"] == []
+    body = tmp_path / "report.md"
+    body.write_text("AUC 0.91\n")
+    posted = post_comment("acme/models", 5, "report:churn", body)
+    assert posted.command == "comment" and posted.data["action"] == "created"
+    assert capsys.readouterr() == ("", "")
