@@ -382,4 +382,6 @@ def environment_status(
         subject=env or "all",
         data={"rows": rows, "in_sync": not drifted},
         summary=lines,
+        # 3 = drift found (errors.DriftDetected): CI can tell "differs from git" from a crash.
+        exit_code=3 if drifted else 0,
     )

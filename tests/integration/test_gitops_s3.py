@@ -146,7 +146,7 @@ def test_tampered_bundle_in_s3_is_reported_and_repaired(
     s3 = boto3.client("s3", endpoint_url=stack.s3_url)
     s3.put_object(Bucket=stack.bucket, Key=key, Body=b'{"majority": 1}')
     capsys.readouterr()
-    assert modelops(project, "status", "--env", "dev") == 0
+    assert modelops(project, "status", "--env", "dev") == 3
     assert "altered" in capsys.readouterr().out
     assert modelops(project, "deploy", "dev") == 0
     capsys.readouterr()
