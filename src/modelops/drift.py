@@ -10,6 +10,12 @@ data the model never saw). Per feature, the spec's `drift.test`:
   categorical features by the largest absolute difference of category frequencies,
   the same statistic for a distribution without an order.
 
+Missing values are their own test, for every feature and either test: the share of
+missing values in the recent data against the reference's. A feature whose missing
+rate moves by more than `MISSING_RATE_SHIFT` (absolute, e.g. 0 % → 60 %, or a
+feature that arrives all null) has drifted, whatever its statistic on the values
+that are present says.
+
 Drift is found when at least `min_drifted_features` features cross the threshold;
 the command then writes its report and exits 3.
 """
@@ -31,6 +37,13 @@ from modelops.spec import DriftSpec, load_manifest, load_pipeline
 BINS = 10
 # Empty bins would make PSI infinite; this floor is the customary one.
 EPSILON = 1e-4
+# A feature drifts when its share of missing values moves by more than this (absolute).
+MISSING_RATE_SHIFT = 0.1
+
+
+def missing_rate(column: Any) -> float:
+    """The share of missing values in a column (1.0 for an empty column)."""
+    return float(column.isna().mean()) if len(column) else 1.0
 
 
 def _psi(expected: list[float], actual: list[float]) -> float:
@@ -99,6 +112,8 @@ def compare(reference: Any, recent: Any, drift: DriftSpec) -> list[dict[str, Any
             value = numeric_psi(ref, new) if numeric else categorical_psi(ref, new)
             method = "psi (deciles)" if numeric else "psi (categories)"
         value = float(value)  # numpy scalars are not JSON
+        missing = {"reference": round(missing_rate(ref), 6), "recent": round(missing_rate(new), 6)}
+        missing_drift = abs(missing["recent"] - missing["reference"]) > MISSING_RATE_SHIFT
         rows.append(
             {
                 "feature": feature,
@@ -106,7 +121,9 @@ def compare(reference: Any, recent: Any, drift: DriftSpec) -> list[dict[str, Any
                 "method": method,
                 "statistic": round(value, 6),
                 "threshold": drift.threshold,
-                "drifted": bool(value > drift.threshold),
+                "missing_rate": missing,
+                "missing_drift": missing_drift,
+                "drifted": bool(value > drift.threshold) or missing_drift,
             }
         )
     return rows
@@ -156,13 +173,16 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"{report['reference_rows']} rows). Recent: `{report['input']}` "
         f"({report['input_rows']} rows).",
         "",
-        "| feature | kind | test | statistic | threshold | drifted |",
-        "|---|---|---|---|---|---|",
+        "| feature | kind | test | statistic | threshold | missing (ref → recent) | drifted |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in report["features"]:
+        miss = row.get("missing_rate") or {"reference": 0.0, "recent": 0.0}
         lines.append(
             f"| {row['feature']} | {row['kind']} | {row['method']} | {row['statistic']:.4f} "
-            f"| {row['threshold']} | {'**yes**' if row['drifted'] else 'no'} |"
+            f"| {row['threshold']} | {miss['reference']:.1%} → {miss['recent']:.1%}"
+            f"{' **shift**' if row.get('missing_drift') else ''} "
+            f"| {'**yes**' if row['drifted'] else 'no'} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -256,6 +276,11 @@ def drift_report(project: Project, model: str, env: str, recent: Path) -> DriftR
         + f" ({report['drifted']}/{len(worst)} feature(s) past {worst[0]['threshold']})",
         *(
             f"  {r['feature']:<20} {r['method']:<26} {r['statistic']:.4f}"
+            + (
+                f"  missing {r['missing_rate']['reference']:.0%} → {r['missing_rate']['recent']:.0%}"
+                if r["missing_drift"]
+                else ""
+            )
             + ("  DRIFT" if r["drifted"] else "")
             for r in worst
         ),
