@@ -26,8 +26,14 @@ from modelops.errors import IntegrityError
 from modelops.lock import file_lock, lock_timeout, remote_lock
 from modelops.project import ENVIRONMENTS, Project
 from modelops.results import CommandResult
-from modelops.spec import EnvironmentSpec, Manifest, list_manifests, load_environment
-from modelops.store import LOCK, S3Store, Store, open_store
+from modelops.spec import (
+    EnvironmentSpec,
+    Manifest,
+    list_manifests,
+    list_models,
+    load_environment,
+)
+from modelops.store import LOCK, LocalStore, S3Store, Store, open_store, store_overlaps
 
 
 @dataclass
@@ -73,8 +79,11 @@ def inspect(
 
     manifests = {m.model: m for m in list_manifests(project, env.name)}
     aliases = registry.all_aliases(project)
-    # A model whose alias points nowhere may also have no registered model at all.
-    names = sorted(set(manifests) | set(live) | {m for m, a in aliases.items() if env.alias in a})
+    # Only models this project manages (a pipeline spec, a manifest or a live entry):
+    # on a shared registry, another project's model with the same alias is not ours.
+    managed = set(list_models(project)) | set(manifests) | set(live)
+    aliased = {m for m, a in aliases.items() if env.alias in a and m in managed}
+    names = sorted(set(manifests) | set(live) | aliased)
     states = []
     for name in names:
         desired = manifests.get(name)
@@ -156,6 +165,9 @@ def deploy(
     from modelops import registry
 
     env = load_environment(project, env_name)
+    overlaps = store_overlaps(project, env_name)
+    if overlaps:
+        raise overlaps[0]
     store = open_store(project, env_name, env.store)
     if dry_run:
         states = inspect(project, env, store, store.read_live(), verify=verify)
@@ -163,14 +175,17 @@ def deploy(
 
     timeout = lock_timeout()
     with ExitStack() as locks:
-        locks.enter_context(
-            file_lock(
-                project.state_dir / "locks" / f"{env_name}.lock",
-                what=f"the deploy lock of '{env_name}'",
-                timeout=timeout,
-                on_wait=say,
+        # The lock belongs to the store, not to this checkout: every checkout (and machine)
+        # deploying into it takes the same one.
+        if isinstance(store, LocalStore):
+            locks.enter_context(
+                file_lock(
+                    store.root / LOCK,
+                    what=f"the deploy lock of '{env_name}'",
+                    timeout=timeout,
+                    on_wait=say,
+                )
             )
-        )
         if isinstance(store, S3Store):
             # Deployers on other machines share only the store: lock there too.
             locks.enter_context(

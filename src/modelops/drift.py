@@ -277,7 +277,8 @@ def drift_report(project: Project, model: str, env: str, recent: Path) -> DriftR
         *(
             f"  {r['feature']:<20} {r['method']:<26} {r['statistic']:.4f}"
             + (
-                f"  missing {r['missing_rate']['reference']:.0%} → {r['missing_rate']['recent']:.0%}"
+                f"  missing {r['missing_rate']['reference']:.0%}"
+                f" → {r['missing_rate']['recent']:.0%}"
                 if r["missing_drift"]
                 else ""
             )

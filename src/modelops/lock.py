@@ -1,7 +1,8 @@
 """One deploy per environment at a time: a local file lock, plus a lock object in a shared S3 store.
 
-The file lock (`fcntl.flock` on `.modelops/locks/<env>.lock`) serialises deploys on
-one machine; the kernel drops it when the process dies, so it never goes stale.
+The lock belongs to the serving store, not to a checkout. A folder store is locked
+with `fcntl.flock` on its own `deploy.lock`, so two checkouts sharing the folder take
+the same lock; the kernel drops it when the process dies, so it never goes stale.
 Deploys from different machines only share the serving store, so an S3 store also
 gets a lock object created with a conditional put (`If-None-Match: *`): the first
 writer wins, the others wait. It carries an expiry so a crashed deployer cannot

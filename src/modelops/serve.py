@@ -246,7 +246,7 @@ def predict_batch(
             f"{model}: scored {outcome['rows']} row(s) with v{outcome['version']} from "
             f"{env} (sha256 {outcome['sha256'][:12]} verified) → {output_path}",
             *(
-                [f"the target column '{outcome['target_ignored']}' was ignored (labels are not input)"]
+                [f"the target column '{outcome['target_ignored']}' was ignored (labels)"]
                 if outcome["target_ignored"]
                 else []
             ),

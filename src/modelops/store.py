@@ -7,7 +7,9 @@ bundles/<model>/<sha256>/...   immutable bundles, named by their tree digest
 live.json                      {model: {version, sha256, deployed_at}}: what serves
 verified.json                  {"<model>/<sha256>": {file: [size, mtime_ns, ctime_ns]}}
                                (S3: [size, ETag]) when each bundle was last verified
-deploy.lock                    (S3 only) the cross-machine deploy lock
+deploy.lock                    the deploy lock: `flock`ed in a folder store, a lock
+                               object on S3; it belongs to the store, so every
+                               checkout deploying there takes the same one
 ```
 
 Checking a stored bundle has two depths. `verify=True` re-hashes every file (S3:
@@ -37,7 +39,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from modelops.errors import InputError, IntegrityError, ServiceError
+from modelops.errors import InputError, IntegrityError, ServiceError, SpecError
 from modelops.fsutil import atomic_directory, atomic_write_json, tree_digest
 from modelops.project import Project
 
@@ -386,26 +388,86 @@ class S3Store:
             self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
 
 
-def open_store(project: Project, env: str, configured: str | None = None) -> Store:
-    """The serving store of `env`: environment.yaml's serving.store, else MODELOPS_STORE/<env>."""
+def _target(project: Project, env: str, configured: str | None) -> tuple[str, str, str]:
+    """(`s3`, bucket, prefix) or (`local`, resolved folder, "") of `env`'s store."""
     uri = configured or os.environ.get("MODELOPS_STORE")
+    field = "serving.store" if configured else "MODELOPS_STORE"
     if uri and uri.startswith("s3://"):
         bucket, _, prefix = uri[len("s3://") :].partition("/")
         if not bucket:
-            raise InputError(
-                f"no bucket in {uri!r}", field="MODELOPS_STORE", hint="s3://bucket/prefix"
-            )
+            raise InputError(f"no bucket in {uri!r}", field=field, hint="s3://bucket/prefix")
         # A store configured per environment is already that environment's root.
-        return S3Store(bucket, prefix if configured else f"{prefix.strip('/')}/{env}")
+        prefix = prefix.strip("/") if configured else f"{prefix.strip('/')}/{env}".strip("/")
+        return "s3", bucket, prefix
     if uri and "://" in uri and not uri.startswith("file://"):
         raise InputError(
-            f"unsupported store {uri!r}",
-            field="MODELOPS_STORE",
-            hint="a folder or s3://bucket/prefix",
+            f"unsupported store {uri!r}", field=field, hint="a folder or s3://bucket/prefix"
         )
     if uri and uri.startswith("file://"):
         uri = uri[len("file://") :]
     if configured:
         root = Path(uri or configured)
-        return LocalStore(root if root.is_absolute() else project.root / root)
-    return LocalStore(Path(uri or project.store_uri()) / env)
+        root = root if root.is_absolute() else project.root / root
+    else:
+        root = Path(uri or project.store_uri()) / env
+    # Resolved: two spellings of one folder (a symlink, `..`) are one store and one lock.
+    return "local", str(root.resolve()), ""
+
+
+def store_location(project: Project, env: str, configured: str | None = None) -> str:
+    """The resolved location of `env`'s store: `s3://bucket/prefix` or an absolute folder."""
+    kind, where, prefix = _target(project, env, configured)
+    return f"s3://{where}/{prefix}".rstrip("/") if kind == "s3" else where
+
+
+def _overlap(a: str, b: str) -> bool:
+    """One location is the other or lies inside it."""
+    a, b = a.rstrip("/") + "/", b.rstrip("/") + "/"
+    return a.startswith(b) or b.startswith(a)
+
+
+def store_overlaps(project: Project, only: str | None = None) -> list[InputError]:
+    """Environments whose serving stores overlap (one would overwrite the other's `live.json`).
+
+    `only`: report the overlaps of that environment only. Environment files that do
+    not load are skipped here (their own error is reported where they are read).
+    """
+    from modelops.errors import ModelopsError
+    from modelops.spec import load_environment
+
+    root = project.environments_dir
+    located: list[tuple[str, str, str]] = []
+    for env_dir in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
+        if not (env_dir / "environment.yaml").is_file():
+            continue
+        try:
+            env = load_environment(project, env_dir.name)
+            located.append((env.name, str(env.path), store_location(project, env.name, env.store)))
+        except ModelopsError:
+            continue
+    problems: list[InputError] = []
+    for i, (name, path, where) in enumerate(located):
+        for other, other_path, other_where in located[i + 1 :]:
+            if only not in (None, name, other) or not _overlap(where, other_where):
+                continue
+            mine, theirs = (name, path, where), (other, other_path, other_where)
+            if only == other:
+                mine, theirs = theirs, mine
+            problems.append(
+                SpecError(
+                    f"the serving store of '{mine[0]}' ({mine[2]}) overlaps the store of "
+                    f"{theirs[1]} ({theirs[2]}): a deploy of one would rewrite the other",
+                    file=mine[1],
+                    field="serving.store",
+                    hint="give every environment its own store (a folder or prefix of its own)",
+                )
+            )
+    return problems
+
+
+def open_store(project: Project, env: str, configured: str | None = None) -> Store:
+    """The serving store of `env`: environment.yaml's serving.store, else MODELOPS_STORE/<env>."""
+    kind, where, prefix = _target(project, env, configured)
+    if kind == "s3":
+        return S3Store(where, prefix)
+    return LocalStore(Path(where))

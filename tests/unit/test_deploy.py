@@ -255,7 +255,7 @@ def test_lock_timeout_is_reported(project: Project, tmp_path: Path) -> None:
     import fcntl
 
     _promoted(project, tmp_path)
-    lock = project.state_dir / "locks" / "dev.lock"
+    lock = project.state_dir / "serving" / "dev" / "deploy.lock"  # the store's lock
     lock.parent.mkdir(parents=True, exist_ok=True)
     with lock.open("w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
