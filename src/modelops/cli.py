@@ -198,6 +198,7 @@ def _promote(project: Project | None, a: argparse.Namespace) -> CommandResult:
         version=a.model_version,
         pr_body=a.pr_body,
         automated=a.automated,
+        release_hold=a.release_hold,
     )
 
 
@@ -461,6 +462,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="promotion by automation (also MODELOPS_AUTOMATION=true): refused into an "
         "environment that holds the model or whose policy forbids auto-promotion",
+    )
+    p.add_argument(
+        "--release-hold",
+        action="store_true",
+        help="a person lifts the hold a rollback placed on this environment (recorded in the "
+        "manifest with the git author); refused with --automated",
     )
 
     p = command(

@@ -5,13 +5,14 @@ Rules (docs/promotion.md):
 - into `staging` only a version `dev` runs or ran, into `prod` only one `staging`
   runs or ran ("ran" = named by the manifest in any commit of git history);
 - the same version again changes nothing;
-- a manifest with a `hold` (left by a rollback) refuses automated promotion;
-  automation may only promote into an environment whose policy allows it.
+- a manifest with a `hold` (left by a rollback) refuses every promotion until a
+  person lifts it explicitly (`--release-hold`, never with `--automated`); the
+  release is recorded in the manifest (`hold_released`) with the git author;
+- automation may only promote into an environment whose policy allows it.
 """
 
 from __future__ import annotations
 
-import getpass
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -47,15 +48,24 @@ def is_automated(flag: bool = False) -> bool:
     return flag or (os.environ.get("MODELOPS_AUTOMATION", "").lower() == "true")
 
 
-def actor() -> str:
-    """Who acts, for holds: the GitHub actor in Actions, else the git user, else the login."""
-    for var in ("GITHUB_ACTOR", "GIT_AUTHOR_NAME", "USER"):
-        if os.environ.get(var):
-            return os.environ[var]
-    try:
-        return getpass.getuser()
-    except OSError:  # no login name in some containers
-        return "unknown"
+def actor(project: Project) -> str:
+    """Who places or lifts a hold: the git author, as the commit will name it.
+
+    `GIT_AUTHOR_NAME`/`GIT_AUTHOR_EMAIL`, else `git config user.name`/`user.email`,
+    else the GitHub actor in Actions. Never the login name of the machine: a hold is
+    a decision a reviewer must be able to attribute.
+    """
+    name = os.environ.get("GIT_AUTHOR_NAME") or project.git("config", "user.name", check=False)
+    email = os.environ.get("GIT_AUTHOR_EMAIL") or project.git("config", "user.email", check=False)
+    if name:
+        return f"{name} <{email}>" if email else name
+    if os.environ.get("GITHUB_ACTOR"):
+        return os.environ["GITHUB_ACTOR"]
+    raise InputError(
+        "no git author to record the hold with",
+        field="user.name",
+        hint="set `git config user.name` and `user.email` (or GIT_AUTHOR_NAME/GIT_AUTHOR_EMAIL)",
+    )
 
 
 def write_manifest(project: Project, env: str, model: str, doc: dict[str, Any]) -> Path:
@@ -227,7 +237,7 @@ def _candidate(
         file=str(source.path),
         pinned_by=f"the '{previous}' manifest",
     )
-    doc = {k: v for k, v in source.raw.items() if k != "hold"}
+    doc = {k: v for k, v in source.raw.items() if k not in ("hold", "hold_released")}
     doc.update(promoted_from=previous, promoted_at=now_iso())
     return doc, previous
 
@@ -283,10 +293,11 @@ def pr_text(
         lines.append(f"| {metric} | {_fmt(before)} | {_fmt(value)} | {delta} |")
     if old and old.hold:
         hold = old.hold
+        released = new.get("hold_released") or {}
         lines += [
             "",
             f"⚠️ This lifts the hold placed by {hold.get('by', '?')} at {hold.get('at', '?')}: "
-            f"{hold.get('reason')}",
+            f"{hold.get('reason')}. Released by {released.get('by', '?')}.",
         ]
     approvers = list(dict.fromkeys([*target.approvers, *_codeowners(project, rel)]))
     who = ", ".join(approvers) if approvers else "anyone with write access"
@@ -306,8 +317,12 @@ def promote(
     *,
     version: int | None = None,
     automated: bool = False,
+    release_hold: bool = False,
 ) -> dict[str, Any]:
-    """Write the manifest of `model` into `to`; return what happened (changed or not)."""
+    """Write the manifest of `model` into `to`; return what happened (changed or not).
+
+    A held manifest refuses the promotion unless a person passes `release_hold`.
+    """
     spec = load_pipeline(project, model)
     target = load_environment(project, to)
     current = load_manifest(project, to, model)
@@ -319,15 +334,29 @@ def promote(
             field="policy.auto_promote",
             hint="a person runs this promotion (workflow_dispatch or by hand)",
         )
-    if automated and current is not None and current.hold:
-        raise PromotionError(
-            f"'{model}' is held in '{to}' at version {current.version}: "
-            f"{current.hold.get('reason')}",
-            file=rel,
-            field="hold",
-            hint="a person lifts the hold by removing it from the manifest in git",
+    released = None
+    if current is not None and current.hold:
+        hold = current.hold
+        if automated or not release_hold:
+            raise PromotionError(
+                f"'{model}' is held in '{to}' at version {current.version} by "
+                f"{hold.get('by', 'an unknown author')} (at {hold.get('at', '?')}): "
+                f"{hold.get('reason')}",
+                file=rel,
+                field="hold",
+                hint=f"automated promotion into '{to}' waits; a person lifts the hold with "
+                f"`modelops promote {model} --to {to} --release-hold`",
+            )
+        released = {"by": actor(project), "at": now_iso(), "hold": dict(hold)}
+    if automated and release_hold:
+        raise InputError(
+            "automation cannot lift a hold",
+            field="--release-hold",
+            hint="a person runs `modelops promote ... --release-hold` (without --automated)",
         )
     doc, source = _candidate(project, spec, target, version)
+    if released is not None:
+        doc["hold_released"] = released
     if target.require_gates:
         _check_gates(spec, doc.get("metrics") or {}, f"{doc['model_uri']}")
     result: dict[str, Any] = {
@@ -385,13 +414,22 @@ def promote_model(
     version: int | None = None,
     pr_body: Path | None = None,
     automated: bool = False,
+    release_hold: bool = False,
 ) -> PromoteResult:
     """Write MODEL's manifest one stage up into `to`; the result holds the PR title and body.
 
     `version` picks the registry version (only into dev); `pr_body` also writes the body
-    there; `automated` (or MODELOPS_AUTOMATION=true) applies the automation rules.
+    there; `automated` (or MODELOPS_AUTOMATION=true) applies the automation rules;
+    `release_hold` lets a person lift a rollback's hold (recorded with the git author).
     """
-    outcome = promote(project, model, to, version=version, automated=is_automated(automated))
+    outcome = promote(
+        project,
+        model,
+        to,
+        version=version,
+        automated=is_automated(automated),
+        release_hold=release_hold,
+    )
     env = to
     if not outcome["changed"]:
         summary = [
@@ -464,11 +502,11 @@ def rollback(
     current = load_manifest(project, env, model)
     if current is not None and current.version == to_version and current.hold:
         return {"model": model, "env": env, "version": to_version, "changed": False}
-    doc = {k: v for k, v in earlier.raw.items() if k != "hold"}
+    doc = {k: v for k, v in earlier.raw.items() if k not in ("hold", "hold_released")}
     doc.update(
         promoted_from="rollback",
         promoted_at=now_iso(),
-        hold={"reason": reason, "by": actor(), "at": now_iso()},
+        hold={"reason": reason, "by": actor(project), "at": now_iso()},
     )
     write_manifest(project, env, model, doc)
     return {
