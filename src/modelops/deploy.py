@@ -170,7 +170,8 @@ def deploy(
         raise overlaps[0]
     store = open_store(project, env_name, env.store)
     if dry_run:
-        states = inspect(project, env, store, store.read_live(), verify=verify)
+        live, _corrupt = _read_live(store, say)
+        states = inspect(project, env, store, live, verify=verify)
         return _report(env_name, store, states, done=False, dry_run=True)
 
     timeout = lock_timeout()
@@ -198,12 +199,12 @@ def deploy(
                 )
             )
         # Read the state under the lock: a deploy that waited sees its predecessor's work.
-        live = store.read_live()
+        live, corrupt = _read_live(store, say)
         states = inspect(project, env, store, live, verify=verify)
         # Bundles re-hashed just now get a fresh stamp (a cache, not a change of the env).
         store.save_stamps()
         todo = [s for s in states if s.action() != "none"]
-        if not todo:
+        if not todo and not corrupt:
             return _report(env_name, store, states, done=False, dry_run=False)
         new_live = {k: v for k, v in live.items() if k in {s.model for s in states}}
         with tempfile.TemporaryDirectory(prefix=f"modelops-deploy-{env_name}-") as tmp:
@@ -247,7 +248,7 @@ def deploy(
                 if s.action() == "retire":
                     new_live.pop(s.model, None)
             # Phase 2: the pointer swap, in one write. The environment switches here.
-            if new_live != live:
+            if new_live != live or corrupt:
                 store.write_live(new_live)
         # Phase 3: aliases follow the pointer; a failure here is repaired by a rerun.
         for s in todo:
@@ -257,7 +258,19 @@ def deploy(
                     registry.set_alias(project, s.model, env.alias, s.desired.version)
             elif s.alias is not None:
                 registry.delete_alias(project, s.model, env.alias)
-        return _report(env_name, store, states, done=True, dry_run=False)
+        return {
+            **_report(env_name, store, states, done=True, dry_run=False),
+            "healed_live": corrupt,
+        }
+
+
+def _read_live(store: Store, say: Any) -> tuple[dict[str, Any], bool]:
+    """`live.json`, or an empty one (and True) when it is corrupt: deploy rewrites it from git."""
+    try:
+        return store.read_live(), False
+    except IntegrityError as exc:
+        say(f"{exc}; rewriting it from git")
+        return {}, True
 
 
 def _now() -> str:
@@ -314,7 +327,9 @@ def deploy_environment(
 ) -> DeployResult:
     """Reconcile ENV with git (see the module); `dry_run` plans only, `verify` re-hashes all."""
     outcome = deploy(project, env, dry_run=dry_run, verify=verify)
-    if outcome["todo"] == 0:
+    if outcome.get("healed_live"):
+        head = f"{env}: rewrote a corrupt live.json from git in {outcome['store']}"
+    elif outcome["todo"] == 0:
         head = f"{env}: nothing to do; the store ({outcome['store']}) matches git"
     elif outcome["dry_run"]:
         head = f"{env}: plan ({outcome['todo']} change(s)); dry run, nothing written"
@@ -330,7 +345,7 @@ def deploy_environment(
 
 def status(project: Project, envs: list[str], *, verify: bool = False) -> list[dict[str, Any]]:
     """One row per model × environment; read-only (no stamp is written)."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for env_name in envs:
         env = load_environment(project, env_name)
         store = open_store(project, env_name, env.store)
@@ -339,6 +354,19 @@ def status(project: Project, envs: list[str], *, verify: bool = False) -> list[d
             live_problem = None
         except IntegrityError as exc:
             live, live_problem = {}, str(exc)
+        if live_problem is not None and not any(m.model for m in list_manifests(project, env_name)):
+            rows.append(
+                {
+                    "env": env_name,
+                    "model": "(live.json)",
+                    "desired": None,
+                    "live": None,
+                    "alias": None,
+                    "hold": None,
+                    "ok": False,
+                    "problems": [live_problem],
+                }
+            )
         for s in inspect(project, env, store, live, verify=verify):
             d, entry = s.desired, s.live
             # inspect checked the bundle only when live matches git; check the live one too.

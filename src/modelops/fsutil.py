@@ -69,14 +69,46 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def tree_files(directory: Path) -> list[Path]:
+    """The plain files under `directory`, sorted; refuses symlinks and unsafe names.
+
+    A symlink (to a file or a folder), a device or a fifo, and a name holding a control
+    character (a newline would let two trees share one digest) raise IntegrityError.
+    """
+    from modelops.errors import IntegrityError
+
+    if directory.is_symlink():
+        raise IntegrityError("is a symlink (refused)", file=directory)
+    found = []
+    for current, dirs, files in os.walk(directory, followlinks=False):
+        for name in [*dirs, *files]:
+            path = Path(current) / name
+            if path.is_symlink():
+                raise IntegrityError(
+                    "holds a symlink (refused: a link can point anywhere)",
+                    file=path,
+                    hint="bundles and stores hold plain files only",
+                )
+            if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
+                raise IntegrityError(
+                    f"file name {name!r} holds a control character (refused)", file=path
+                )
+            if name in files and not path.is_file():
+                raise IntegrityError("is not a plain file (refused)", file=path)
+            if name in files:
+                found.append(path)
+    return sorted(found)
+
+
 def tree_digest(directory: Path) -> str:
     """sha256 of a directory: of the sorted lines `<sha256 of file>  <relative path>`.
 
     Stable across machines (POSIX separators, no timestamps or permissions), so
-    a bundle copied to S3 and back has the same digest.
+    a bundle copied to S3 and back has the same digest. Injective: no name holds a
+    newline or another control character, and no symlink is followed (`tree_files`).
     """
     lines = []
-    for file in sorted(p for p in directory.rglob("*") if p.is_file()):
+    for file in tree_files(directory):
         rel = file.relative_to(directory).as_posix()
         lines.append(f"{sha256_file(file)}  {rel}\n")
     return sha256_bytes("".join(lines).encode("utf-8"))

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -43,11 +44,14 @@ from modelops.errors import InputError, IntegrityError, ServiceError, SpecError
 from modelops.fsutil import atomic_directory, atomic_write_json, tree_digest
 from modelops.project import Project
 
+MODEL_NAME = re.compile(r"[a-z][a-z0-9_-]{0,62}")
+SHA256 = re.compile(r"[0-9a-f]{64}")
 LIVE = "live.json"
 LOCK = "deploy.lock"
 STAMPS = "verified.json"
 ALTERED = "bundle in the store was altered (digest differs)"
 MISSING = "bundle missing from the store"
+SYMLINK = "bundle in the store holds a symlink (refused)"
 
 
 class Store(Protocol):
@@ -76,12 +80,35 @@ def _parse_live(raw: bytes, where: str) -> dict[str, Any]:
             file=where,
             hint="restore it from the store's versioning, or delete it and redeploy",
         ) from None
-    if not isinstance(live, dict):
-        raise IntegrityError("pointer document is not a mapping", file=where)
-    return live
+    from modelops.spec import validate_document
+
+    try:
+        checked = validate_document(live, "live", Path(where))
+    except SpecError as exc:
+        raise IntegrityError(
+            f"pointer document is corrupt: {exc.message}",
+            file=where,
+            field=exc.field,
+            hint="`modelops deploy` rewrites it from git",
+        ) from None
+    return checked
+
+
+def _digest_or_none(folder: Path) -> str | None:
+    """The tree digest, or None for a tree it refuses (a symlink, a control character)."""
+    try:
+        return tree_digest(folder)
+    except IntegrityError:
+        return None
 
 
 def bundle_key(model: str, sha256: str) -> str:
+    """`bundles/<model>/<sha256>`, refusing names that could leave the store."""
+    if not MODEL_NAME.fullmatch(model) or not SHA256.fullmatch(sha256):
+        raise IntegrityError(
+            f"refusing the bundle name {model!r}/{sha256!r}: not a model name and a sha256",
+            hint="a model name is [a-z][a-z0-9_-]*, a digest 64 lowercase hex characters",
+        )
     return f"bundles/{model}/{sha256}"
 
 
@@ -134,6 +161,12 @@ class LocalStore:
 
     def read_live(self) -> dict[str, Any]:
         path = self.root / LIVE
+        if path.is_symlink():
+            raise IntegrityError(
+                "pointer document is a symlink (refused)",
+                file=str(path),
+                hint="`modelops deploy` rewrites it from git",
+            )
         if not path.is_file():
             return {}
         return _parse_live(path.read_bytes(), str(path))
@@ -141,8 +174,11 @@ class LocalStore:
     def write_live(self, live: dict[str, Any]) -> None:
         atomic_write_json(self.root / LIVE, live)
 
-    def _listing(self, folder: Path) -> Listing:
-        """Every file under `folder` with size, mtime_ns and ctime_ns (stat only, no reads)."""
+    def _listing(self, folder: Path) -> Listing | None:
+        """Every file under `folder` with size, mtime_ns and ctime_ns (stat only, no reads).
+
+        None when anything under it is a symlink (or not a plain file or folder).
+        """
         # Plain strings, not Path objects: status runs this for every model × environment.
         found: Listing = {}
         base = str(folder)
@@ -150,8 +186,12 @@ class LocalStore:
         while stack:
             with os.scandir(stack.pop()) as entries:
                 for entry in entries:
+                    if entry.is_symlink():
+                        return None
                     if entry.is_dir(follow_symlinks=False):
                         stack.append(entry.path)
+                    elif not entry.is_file(follow_symlinks=False):
+                        return None
                     else:
                         st = entry.stat(follow_symlinks=False)
                         rel = entry.path[len(base) + 1 :].replace(os.sep, "/")
@@ -162,12 +202,16 @@ class LocalStore:
     def bundle_problem(self, model: str, sha256: str, *, verify: bool = False) -> str | None:
         key = bundle_key(model, sha256)
         folder = self.root / key
+        if any(p.is_symlink() for p in (folder.parent.parent, folder.parent, folder)):
+            return SYMLINK
         if not folder.is_dir():
             return MISSING
         listing = self._listing(folder)
+        if listing is None:
+            return SYMLINK
         if not verify and self._stamps.matches(key, listing):
             return None
-        if tree_digest(folder) != sha256:
+        if _digest_or_none(folder) != sha256:
             return ALTERED
         self._stamps.record(key, listing)
         return None
@@ -179,6 +223,9 @@ class LocalStore:
 
     def put_bundle(self, model: str, sha256: str, source: Path) -> None:
         final = self.root / bundle_key(model, sha256)
+        for link in (final.parent.parent, final.parent, final):
+            if link.is_symlink():
+                link.unlink()  # a symlink where a folder belongs: removed, never followed
         if final.exists():
             # An altered copy under an immutable name: replace it whole (the name is
             # the digest, so nothing live can differ from the new copy).
@@ -199,7 +246,8 @@ class LocalStore:
                 hint="run `modelops deploy` for this environment to restore it",
             )
         target = dest / "bundle"
-        shutil.copytree(folder, target)
+        # Links are copied as links (never followed): verify then refuses them.
+        shutil.copytree(folder, target, symlinks=True)
         return target
 
     def create_exclusive(self, key: str, data: bytes) -> bool:
@@ -329,7 +377,7 @@ class S3Store:
         with tempfile.TemporaryDirectory(prefix="modelops-verify-") as tmp:
             if not self._download_tree(key, Path(tmp)):
                 return MISSING
-            if tree_digest(Path(tmp)) != sha256:
+            if _digest_or_none(Path(tmp)) != sha256:
                 return ALTERED
         self._stamps.record(key, listing)
         return None

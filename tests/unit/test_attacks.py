@@ -166,3 +166,144 @@ def test_deploy_leaves_aliases_of_unmanaged_models_alone(project: Project, tmp_p
     assert modelops(project, "deploy", "dev") == 0
     assert registry.get_alias(project, "ghost", "dev") == 1
     assert modelops(project, "status", "--env", "dev") == 0
+
+
+# -- 6: live.json is input ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        {"toy": {"version": 1, "sha256": "../../../../../../etc"}},
+        {"toy": {"version": "v2", "sha256": "a" * 64}},
+        {"toy": {"version": 1, "sha256": "A" * 64 + "\n"}},
+        {"../x": {"version": 1, "sha256": "a" * 64}},
+        ["not", "a", "mapping"],
+        "{not json",
+    ],
+)
+def test_corrupt_live_json_is_reported_by_status_and_healed_by_deploy(
+    project: Project, tmp_path: Path, capsys: pytest.CaptureFixture[str], corrupt: object
+) -> None:
+    """A live.json that fails its schema: status exits 3 naming it, deploy rewrites it from git."""
+    info = _deployed(project, tmp_path)
+    live = _store(project) / "live.json"
+    live.write_text(corrupt if isinstance(corrupt, str) else json.dumps(corrupt))
+    capsys.readouterr()
+    assert modelops(project, "status", "--env", "dev") == 3
+    out = capsys.readouterr()
+    assert "live.json" in out.out and "Traceback" not in out.err
+    assert modelops(project, "deploy", "dev") == 0
+    assert json.loads(live.read_text())["toy"]["sha256"] == info.sha256
+    assert modelops(project, "status", "--env", "dev") == 0
+
+
+def test_store_never_builds_a_path_from_unchecked_names(tmp_path: Path) -> None:
+    """A model name or digest with path pieces is refused before any file is touched."""
+    from modelops.errors import IntegrityError
+    from modelops.store import LocalStore
+
+    store = LocalStore(tmp_path / "store")
+    for model, sha in (("toy", "../../../.."), ("../x", "a" * 64), ("toy", "a" * 64 + "\n")):
+        with pytest.raises(IntegrityError):
+            store.bundle_problem(model, sha)
+
+
+# -- 7: symlinks ----------------------------------------------------------------
+
+
+def test_symlink_in_a_stored_bundle_is_reported_and_replaced(
+    project: Project, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bundle file swapped for a symlink (to an identical copy, edited later) is refused."""
+    info = _deployed(project, tmp_path)
+    target = _store(project) / "bundles" / "toy" / info.sha256 / "model" / "model.json"
+    copy = tmp_path / "outside.json"
+    copy.write_bytes(target.read_bytes())
+    target.unlink()
+    target.symlink_to(copy)
+    capsys.readouterr()
+    assert modelops(project, "status", "--env", "dev") == 3
+    assert "symlink" in capsys.readouterr().out
+    copy.write_text('{"majority": 0}')  # the edit that the stamp would otherwise hide
+    assert modelops(project, "status", "--env", "dev") == 3
+    assert modelops(project, "deploy", "dev") == 0
+    assert not target.is_symlink() and target.is_file()
+    assert modelops(project, "status", "--env", "dev") == 0
+
+
+def test_tree_digest_and_verify_refuse_symlinks(tmp_path: Path) -> None:
+    """A symlink anywhere in a bundle makes its digest (and so verify and load) refuse it."""
+    from modelops.errors import IntegrityError
+    from modelops.fsutil import tree_digest
+
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "f").write_text("x")
+    (tmp_path / "b" / "link").symlink_to(tmp_path / "b" / "f")
+    with pytest.raises(IntegrityError, match="symlink"):
+        tree_digest(tmp_path / "b")
+
+
+# -- 4: holds -------------------------------------------------------------------
+
+
+def _held(project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """dev runs v1 under a hold placed by 'Rita Rollback' (git author), v2 registered."""
+    register_version(project, tmp_path, bias=0.6)
+    register_version(project, tmp_path, bias=0.7)
+    for version in (1, 2):
+        assert modelops(project, "promote", "toy", "--to", "dev", "--version", str(version)) == 0
+        commit(project, f"dev v{version}")
+    monkeypatch.setenv("USER", "os-login")
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "Rita Rollback")
+    monkeypatch.setenv("GIT_AUTHOR_EMAIL", "rita@example.com")
+    args = ("rollback", "toy", "--env", "dev", "--to-version", "1", "--reason", "incident 42")
+    assert modelops(project, *args) == 0
+    commit(project, "rollback")
+
+
+def test_promotion_into_a_held_environment_is_refused_without_release_hold(
+    project: Project,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`promote` (what the action runs) cannot lift a hold; the error names who placed it."""
+    from modelops.spec import load_manifest
+
+    _held(project, tmp_path, monkeypatch)
+    held = load_manifest(project, "dev", "toy")
+    assert held is not None and held.hold is not None
+    assert held.hold["by"] == "Rita Rollback <rita@example.com>"
+    capsys.readouterr()
+    for extra in ((), ("--automated",), ("--automated", "--release-hold")):
+        assert modelops(project, "promote", "toy", "--to", "dev", "--version", "2", *extra) == 2
+        err = capsys.readouterr().err
+        assert "Rita Rollback" in err and "--release-hold" in err and "Traceback" not in err
+        assert load_manifest(project, "dev", "toy") == held
+
+
+def test_release_hold_is_explicit_and_recorded_with_the_git_author(
+    project: Project,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`--release-hold` lifts the hold; the manifest and PR body name the git author, not $USER."""
+    from modelops.spec import load_manifest
+
+    _held(project, tmp_path, monkeypatch)
+    monkeypatch.delenv("GIT_AUTHOR_NAME")
+    monkeypatch.delenv("GIT_AUTHOR_EMAIL")
+    project.git("config", "user.name", "Pat Person")
+    project.git("config", "user.email", "pat@example.com")
+    capsys.readouterr()
+    assert (
+        modelops(project, "promote", "toy", "--to", "dev", "--version", "2", "--release-hold") == 0
+    )
+    out = capsys.readouterr().out
+    assert "Pat Person" in out and "os-login" not in out
+    manifest = load_manifest(project, "dev", "toy")
+    assert manifest is not None and manifest.version == 2 and manifest.hold is None
+    assert manifest.raw["hold_released"]["by"] == "Pat Person <pat@example.com>"
+    assert manifest.raw["hold_released"]["hold"]["reason"] == "incident 42"
