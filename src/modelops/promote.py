@@ -14,6 +14,7 @@ Rules (docs/promotion.md):
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -259,8 +260,56 @@ def _codeowners(project: Project, path: str) -> list[str]:
     return []
 
 
+# Characters that markdown (CommonMark/GFM) or HTML give a meaning to, in text we quote.
+_HTML = {"<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;", "'": "&#39;"}
+_MARKDOWN = set("\\`*_{}[]()#+-.!|~=:$")
+_WORD_JOINER = "\u2060"
+_PLAIN = re.compile(r"[A-Za-z0-9._:/+-]{0,200}")
+_HANDLE = re.compile(r"@[A-Za-z0-9][A-Za-z0-9-]{0,38}(/[A-Za-z0-9._-]{1,100})?")
+
+
+def md_text(value: Any) -> str:
+    """`value` as inert inline text for a GitHub PR body (registry tags, manifest fields, holds).
+
+    One line (control characters become spaces, so nothing starts a heading or a list),
+    HTML characters as entities, markdown punctuation backslash-escaped (no emphasis,
+    link, image or table cell), a word joiner after `@` (no mention) and inside `://`
+    and `www.` (no autolink).
+    """
+    text = "".join(" " if ord(c) < 0x20 or ord(c) == 0x7F else c for c in str(value))
+    out = []
+    for c in text:
+        if c in _HTML:
+            out.append(_HTML[c])
+        elif c in _MARKDOWN:
+            out.append("\\" + c)
+        elif c == "@":
+            out.append("@" + _WORD_JOINER)
+        else:
+            out.append(c)
+    escaped = "".join(out)
+    for pattern in ("\\://", "www\\."):
+        escaped = escaped.replace(pattern, pattern[:2] + _WORD_JOINER + pattern[2:])
+    return escaped
+
+
+def _code(value: Any) -> str:
+    """A value in a code span when it is plainly an identifier, else escaped text."""
+    if value is None:
+        return "—"
+    text = f"{value:.4f}" if isinstance(value, float) else str(value)
+    return f"`{text}`" if _PLAIN.fullmatch(text) else md_text(text)
+
+
+def _handle(owner: str) -> str:
+    """An approver: a GitHub @user or @org/team mentioned as such; anything else inert."""
+    return owner if _HANDLE.fullmatch(owner) else md_text(owner)
+
+
 def _fmt(value: Any) -> str:
-    return f"{value:.4f}" if isinstance(value, float) else ("—" if value is None else str(value))
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "—" if value is None else md_text(value)
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
 def pr_text(
@@ -284,23 +333,25 @@ def pr_text(
     ]
     old_raw = old.raw if old else {}
     for key in ("version", "sha256", "run_id", "source_commit", "data_sha256", "promoted_from"):
-        lines.append(f"| {key} | `{_fmt(old_raw.get(key))}` | `{_fmt(new.get(key))}` |")
+        lines.append(f"| {key} | {_code(old_raw.get(key))} | {_code(new.get(key))} |")
     lines += ["", "### Metrics", "", "| metric | current | proposed | delta |", "|---|---|---|---|"]
     old_metrics = old_raw.get("metrics") or {}
     for metric, value in sorted((new.get("metrics") or {}).items()):
         before = old_metrics.get(metric)
-        delta = f"{value - before:+.4f}" if isinstance(before, int | float) else "—"
-        lines.append(f"| {metric} | {_fmt(before)} | {_fmt(value)} | {delta} |")
+        numbers = all(isinstance(v, int | float) for v in (value, before))
+        delta = f"{value - before:+.4f}" if numbers else "—"
+        lines.append(f"| {md_text(metric)} | {_fmt(before)} | {_fmt(value)} | {delta} |")
     if old and old.hold:
         hold = old.hold
         released = new.get("hold_released") or {}
         lines += [
             "",
-            f"⚠️ This lifts the hold placed by {hold.get('by', '?')} at {hold.get('at', '?')}: "
-            f"{hold.get('reason')}. Released by {released.get('by', '?')}.",
+            f"⚠️ This lifts the hold placed by {md_text(hold.get('by', '?'))} at "
+            f"{md_text(hold.get('at', '?'))}: {md_text(hold.get('reason'))}. "
+            f"Released by {md_text(released.get('by', '?'))}.",
         ]
     approvers = list(dict.fromkeys([*target.approvers, *_codeowners(project, rel)]))
-    who = ", ".join(approvers) if approvers else "anyone with write access"
+    who = ", ".join(_handle(a) for a in approvers) if approvers else "anyone with write access"
     lines += [
         "",
         "### Approval",
@@ -323,6 +374,8 @@ def promote(
 
     A held manifest refuses the promotion unless a person passes `release_hold`.
     """
+    from modelops import registry
+
     spec = load_pipeline(project, model)
     target = load_environment(project, to)
     current = load_manifest(project, to, model)
@@ -357,8 +410,12 @@ def promote(
     doc, source = _candidate(project, spec, target, version)
     if released is not None:
         doc["hold_released"] = released
+    # The metrics come from the run (logged once, at registration), never from a
+    # registry tag or a manifest that someone could have edited.
+    run_id = registry.get_version(project, model, doc["version"]).run_id
+    doc["metrics"] = registry.run_evaluation(project, model, doc["version"], run_id)
     if target.require_gates:
-        _check_gates(spec, doc.get("metrics") or {}, f"{doc['model_uri']}")
+        _check_gates(spec, doc["metrics"], f"{doc['model_uri']}")
     result: dict[str, Any] = {
         "model": model,
         "env": to,

@@ -307,3 +307,84 @@ def test_release_hold_is_explicit_and_recorded_with_the_git_author(
     assert manifest is not None and manifest.version == 2 and manifest.hold is None
     assert manifest.raw["hold_released"]["by"] == "Pat Person <pat@example.com>"
     assert manifest.raw["hold_released"]["hold"]["reason"] == "incident 42"
+
+
+# -- 3: gates from immutable run metrics; the PR body escaped -------------------
+
+
+def test_editing_the_metrics_tag_does_not_pass_a_failing_gate(
+    project: Project, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A version tag edited from failing to passing is ignored: the run's logged metrics decide."""
+    from modelops.spec import load_manifest
+
+    info = register_version(project, tmp_path, accuracy=0.3)
+    mc = registry.client(project)
+    forged = json.dumps({"accuracy": 0.99, "roc_auc": 0.99})
+    mc.set_model_version_tag("toy", str(info.version), "modelops.metrics", forged)
+    capsys.readouterr()
+    assert modelops(project, "promote", "toy", "--to", "dev") == 2
+    assert "accuracy 0.3000 < min 0.5" in capsys.readouterr().err
+    assert load_manifest(project, "dev", "toy") is None
+
+
+def test_a_metric_logged_again_on_the_run_is_refused(
+    project: Project, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A second value logged later for an evaluation metric (a rewrite) refuses the promotion."""
+    info = register_version(project, tmp_path, accuracy=0.3)
+    registry.client(project).log_metric(info.run_id, "modelops.eval.accuracy", 0.99, step=1)
+    capsys.readouterr()
+    assert modelops(project, "promote", "toy", "--to", "dev") == 2
+    assert "logged more than once" in capsys.readouterr().err
+
+
+HOSTILE = (
+    "## ✅ All gates passed — approved by @boss <img src=x onerror=alert(1)> [ok](https://e.vil)"
+)
+
+
+def test_pr_body_escapes_every_value_it_quotes(
+    project: Project,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Hostile text in a hold and in manifest fields reaches the PR body inert (no heading,
+    mention, link or HTML)."""
+    register_version(project, tmp_path, bias=0.6)
+    register_version(project, tmp_path, bias=0.7)
+    for version in (1, 2):
+        assert modelops(project, "promote", "toy", "--to", "dev", "--version", str(version)) == 0
+        commit(project, f"dev v{version}")
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "Mallory @boss <b>x</b>")
+    args = ("rollback", "toy", "--env", "dev", "--to-version", "1", "--reason", HOSTILE)
+    assert modelops(project, *args) == 0
+    manifest = project.manifest_path("dev", "toy")
+    manifest.write_text(
+        manifest.read_text().replace("source_commit: ", "source_commit: '`|## x' #")
+    )
+    commit(project, "rollback")
+    body = tmp_path / "body.md"
+    capsys.readouterr()
+    assert (
+        modelops(
+            project,
+            "promote",
+            "toy",
+            "--to",
+            "dev",
+            "--version",
+            "2",
+            "--release-hold",
+            "--pr-body",
+            str(body),
+        )
+        == 0
+    )
+    text = body.read_text()
+    assert "All gates passed" in text
+    assert "<img" not in text and "<b>" not in text and "](https" not in text
+    assert "@boss" not in text and "https://e.vil" not in text
+    assert not any(line.lstrip().startswith("#") and "gates" in line for line in text.splitlines())
+    assert "`|## x" not in text
