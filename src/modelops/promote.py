@@ -21,7 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from modelops.errors import InputError, PromotionError, SpecError
-from modelops.fsutil import atomic_write_text, dump_yaml, read_text
+from modelops.fsutil import (
+    YamlBombError,
+    atomic_write_text,
+    dump_yaml,
+    load_yaml_text,
+    read_text,
+)
 from modelops.project import ENVIRONMENTS, Project
 from modelops.results import CommandResult
 from modelops.spec import (
@@ -122,9 +128,9 @@ def manifest_history(project: Project, env: str, model: str) -> list[HistoryEntr
         if text:
             try:
                 manifest = parse_manifest(
-                    yaml.safe_load(text), env=env, model=model, file=Path(f"{rel}@{sha[:12]}")
+                    load_yaml_text(text), env=env, model=model, file=Path(f"{rel}@{sha[:12]}")
                 )
-            except (SpecError, yaml.YAMLError):
+            except (SpecError, yaml.YAMLError, YamlBombError):
                 continue  # a broken manifest in an old commit cannot be promoted or restored
         entries.append(HistoryEntry(sha, date, author, subject, manifest))
     return entries

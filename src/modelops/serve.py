@@ -181,7 +181,9 @@ def predict_file(
     with tempfile.TemporaryDirectory(prefix="modelops-serve-") as tmp:
         bundle_dir = store.fetch_bundle(model, entry["sha256"], Path(tmp))
         # Verifies the digest first; nothing is deserialised from an altered bundle.
-        module, fitted, meta = load_verified(project, bundle_dir, entry["sha256"])
+        module, fitted, meta = load_verified(
+            project, bundle_dir, entry["sha256"], entrypoint=spec.entrypoint
+        )
         schema = scoring_schema(project, spec)
         features = list(meta["features"])
         writer = _Writer(output)

@@ -350,8 +350,7 @@ def test_pr_body_escapes_every_value_it_quotes(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """Hostile text in a hold and in manifest fields reaches the PR body inert (no heading,
-    mention, link or HTML)."""
+    """Hostile hold and manifest text reaches the PR body inert: no heading, mention, link, HTML."""
     register_version(project, tmp_path, bias=0.6)
     register_version(project, tmp_path, bias=0.7)
     for version in (1, 2):
@@ -388,3 +387,169 @@ def test_pr_body_escapes_every_value_it_quotes(
     assert "@boss" not in text and "https://e.vil" not in text
     assert not any(line.lstrip().startswith("#") and "gates" in line for line in text.splitlines())
     assert "`|## x" not in text
+
+
+# -- 8: defence in depth --------------------------------------------------------
+
+
+def test_digits_config_with_a_huge_layer_is_refused_before_allocating(tmp_path: Path) -> None:
+    """A digits config.json with `hidden: 2000000` is a clear InputError (exit 2), no allocation."""
+    import tracemalloc
+
+    from modelops.errors import InputError
+    from models.digits import CONFIG_FILE, FEATURES, MAX_HIDDEN, load
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / CONFIG_FILE).write_text(
+        json.dumps(
+            {
+                "format": "modelops-digits-mlp/1",
+                "features": list(FEATURES),
+                "classes": list(range(10)),
+                "hidden": 2_000_000,
+            }
+        )
+    )
+    (folder / "weights.safetensors").write_bytes(b"")
+    import safetensors.torch  # noqa: F401 - imported before measuring: only load() counts
+    import torch  # noqa: F401
+
+    tracemalloc.start()
+    with pytest.raises(InputError, match="hidden") as err:
+        load(folder)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert err.value.exit_code == 2 and MAX_HIDDEN < 2_000_000
+    assert peak < 1 << 20  # a 2M-wide layer alone would take 16 TB
+
+
+def test_bundle_entrypoint_must_be_the_specs_before_import(
+    project: Project, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bundle.json naming another module (validly digested) is refused before it is imported."""
+    import shutil
+
+    from modelops.bundle import BUNDLE_JSON
+    from modelops.fsutil import tree_digest
+
+    info = _deployed(project, tmp_path)
+    marker = tmp_path / "imported"
+    evil = project.root / "src" / "models" / "evil.py"
+    evil.write_text(f"import pathlib\npathlib.Path({str(marker)!r}).mkdir()\n")
+    store = _store(project)
+    old = store / "bundles" / "toy" / info.sha256
+    staged = tmp_path / "staged"
+    shutil.copytree(old, staged)
+    meta = json.loads((staged / BUNDLE_JSON).read_text())
+    meta["entrypoint"] = "models.evil"
+    (staged / BUNDLE_JSON).write_text(json.dumps(meta))
+    digest = tree_digest(staged)
+    shutil.copytree(staged, store / "bundles" / "toy" / digest)
+    live = json.loads((store / "live.json").read_text())
+    live["toy"]["sha256"] = digest
+    (store / "live.json").write_text(json.dumps(live))
+    source = tmp_path / "in.csv"
+    source.write_text("x\n0.5\n")
+    capsys.readouterr()
+    out = tmp_path / "o.csv"
+    assert (
+        modelops(
+            project, "predict", "toy", "--env", "dev", "--input", str(source), "--output", str(out)
+        )
+        == 2
+    )
+    assert "entrypoint" in capsys.readouterr().err
+    assert not marker.exists() and not out.exists()
+
+
+def _pickle_variants(tmp_path: Path) -> dict[str, Path]:
+    import pickle
+    import zipfile
+
+    import numpy as np
+
+    files = {}
+    for proto in (0, 1):
+        path = tmp_path / f"p{proto}.bin"
+        path.write_bytes(pickle.dumps({"a": [1, 2]}, protocol=proto))
+        files[f"protocol {proto}"] = path
+    torch_zip = tmp_path / "weights.bin"
+    with zipfile.ZipFile(torch_zip, "w") as zf:
+        zf.writestr("archive/data.pkl", pickle.dumps({"w": 1}, protocol=2))
+        zf.writestr("archive/version", "3\n")
+    files["torch zip"] = torch_zip
+    npy = tmp_path / "arr.data"
+    np.save(npy.with_suffix(".npy"), np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    npy.with_suffix(".npy").rename(npy)
+    files["object npy"] = npy
+    return files
+
+
+def test_pickle_scan_catches_every_pickle_container(tmp_path: Path) -> None:
+    """Protocol 0/1 pickles, torch zips and object .npy files are found whatever their name."""
+    import numpy as np
+
+    from modelops.bundle import pickle_files
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    variants = _pickle_variants(bad)
+    good = tmp_path / "good"
+    good.mkdir()
+    (good / "model.json").write_text('{"a": [1, 2], "c": "(dp0"}')
+    (good / "notes.txt").write_text("(lp0\nI1\na.")  # text, but truly a protocol-0 pickle
+    np.save(good / "plain.npy", np.arange(5))
+    assert sorted(pickle_files(bad)) == sorted(p.name for p in variants.values())
+    assert pickle_files(good) == ["notes.txt"]
+
+
+def test_tree_digest_refuses_control_characters_in_names(tmp_path: Path) -> None:
+    """A newline in a file name could forge a digest line: refused (the digest stays injective)."""
+    from modelops.errors import IntegrityError
+    from modelops.fsutil import tree_digest
+
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "a\n0000  x").write_text("x")
+    with pytest.raises(IntegrityError, match="control character"):
+        tree_digest(tmp_path / "b")
+
+
+def test_schema_patterns_refuse_a_trailing_newline(tmp_path: Path) -> None:
+    """`$` in Python's re accepts a trailing newline; every shipped pattern refuses it."""
+    from modelops.errors import SpecError
+    from modelops.spec import load_schema, validate_document
+
+    doc = {"toy": {"version": 1, "sha256": "a" * 64 + "\n"}}
+    with pytest.raises(SpecError):
+        validate_document(doc, "live", tmp_path / "live.json")
+    for name in ("pipeline", "environment", "manifest", "live"):
+        text = json.dumps(load_schema(name))
+        assert '$"' not in text, name
+
+
+def test_cli_model_names_are_validated(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`../x` as a model name is one error line (exit 2); nothing is written outside results/."""
+    for argv in (("train", "../x"), ("evaluate", "../../x"), ("history", "a/b", "--env", "dev")):
+        assert modelops(project, *argv) == 2
+        assert "model name" in capsys.readouterr().err
+    assert not (project.state_dir / "x").exists() and not (project.root / "x").exists()
+
+
+def test_yaml_alias_bomb_is_refused_at_read_time(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A billion-laughs alias bomb in train.params fails `validate` with a clear error (exit 2)."""
+    spec = project.pipeline_path("toy")
+    bomb = 'a: &a ["x","x","x","x","x","x","x","x","x"]\n'
+    for i in range(1, 9):
+        prev = chr(ord("a") + i - 1)
+        cur = chr(ord("a") + i)
+        bomb += f"{cur}: &{cur} [" + ",".join([f"*{prev}"] * 9) + "]\n"
+    params = "".join(f"    {line}\n" for line in bomb.splitlines())
+    spec.write_text(spec.read_text().replace("  params: {bias: 0.6}\n", "  params:\n" + params))
+    assert modelops(project, "validate") == 2
+    err = capsys.readouterr().err
+    assert "alias" in err and "pipelines/toy.yaml" in err
