@@ -187,9 +187,10 @@ def deploy(
                     on_wait=say,
                 )
             )
+        lease = None
         if isinstance(store, S3Store):
-            # Deployers on other machines share only the store: lock there too.
-            locks.enter_context(
+            # Deployers on other machines share only the store: a lease on a lock object.
+            lease = locks.enter_context(
                 remote_lock(
                     store,
                     LOCK,
@@ -249,6 +250,8 @@ def deploy(
                     new_live.pop(s.model, None)
             # Phase 2: the pointer swap, in one write. The environment switches here.
             if new_live != live or corrupt:
+                if lease is not None:
+                    lease.fence()  # still ours (renewed now), or nothing is switched
                 store.write_live(new_live)
         # Phase 3: aliases follow the pointer; a failure here is repaired by a rerun.
         for s in todo:

@@ -41,10 +41,16 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from modelops.errors import InputError, IntegrityError, ServiceError, SpecError
-from modelops.fsutil import atomic_directory, atomic_write_json, tree_digest
+from modelops.fsutil import (
+    atomic_directory,
+    atomic_write_bytes,
+    atomic_write_json,
+    sha256_bytes,
+    tree_digest,
+)
 from modelops.project import Project
+from modelops.spec import MODEL_NAME
 
-MODEL_NAME = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 SHA256 = re.compile(r"[0-9a-f]{64}")
 LIVE = "live.json"
 LOCK = "deploy.lock"
@@ -65,7 +71,9 @@ class Store(Protocol):
     def save_stamps(self) -> None: ...
     def put_bundle(self, model: str, sha256: str, source: Path) -> None: ...
     def fetch_bundle(self, model: str, sha256: str, dest: Path) -> Path: ...
-    def create_exclusive(self, key: str, data: bytes) -> bool: ...
+    def create_exclusive(self, key: str, data: bytes) -> str | None: ...
+    def read_versioned(self, key: str) -> tuple[bytes, str] | None: ...
+    def replace_if_match(self, key: str, data: bytes, etag: str) -> str | None: ...
     def read_key(self, key: str) -> bytes | None: ...
     def delete_key(self, key: str) -> None: ...
     def describe_key(self, key: str) -> str: ...
@@ -250,16 +258,42 @@ class LocalStore:
         shutil.copytree(folder, target, symlinks=True)
         return target
 
-    def create_exclusive(self, key: str, data: bytes) -> bool:
+    @contextmanager
+    def _cas(self, key: str) -> Iterator[Path]:
+        """Compare-and-swap on `key` under an flock of its sidecar (`<key>.cas`)."""
+        import fcntl
+
         path = self.root / key
         path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path.parent / f".{path.name}.cas", os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            return False
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        return True
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield path
+        finally:
+            os.close(fd)
+
+    def create_exclusive(self, key: str, data: bytes) -> str | None:
+        """Write `key` only if it does not exist; its ETag (sha256 of the content), or None."""
+        with self._cas(key) as path:
+            if path.exists() or path.is_symlink():
+                return None
+            atomic_write_bytes(path, data)
+        return sha256_bytes(data)
+
+    def read_versioned(self, key: str) -> tuple[bytes, str] | None:
+        with self._cas(key) as path:
+            if not path.is_file() or path.is_symlink():
+                return None
+            data = path.read_bytes()
+        return data, sha256_bytes(data)
+
+    def replace_if_match(self, key: str, data: bytes, etag: str) -> str | None:
+        """Replace `key` only if its ETag is still `etag`; the new ETag, or None."""
+        with self._cas(key) as path:
+            if not path.is_file() or sha256_bytes(path.read_bytes()) != etag:
+                return None
+            atomic_write_bytes(path, data)
+        return sha256_bytes(data)
 
     def read_key(self, key: str) -> bytes | None:
         path = self.root / key
@@ -413,20 +447,49 @@ class S3Store:
             )
         return target
 
-    def create_exclusive(self, key: str, data: bytes) -> bool:
+    def _conditional_put(self, key: str, data: bytes, *, if_match: str | None) -> str | None:
+        """PUT with If-Match (or If-None-Match: * when `if_match` is None); the new ETag, or
+        None when the condition failed."""
         from botocore.exceptions import ClientError
 
         with self._calling("lock", key):
             try:
-                self.client.put_object(
-                    Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*"
-                )
+                if if_match is None:
+                    response = self.client.put_object(
+                        Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*"
+                    )
+                else:
+                    response = self.client.put_object(
+                        Bucket=self.bucket, Key=self._key(key), Body=data, IfMatch=if_match
+                    )
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code")
                 if code in ("PreconditionFailed", "ConditionalRequestConflict", "412"):
-                    return False
+                    return None
+                if code in ("NoSuchKey", "404") and if_match is not None:
+                    return None  # deleted meanwhile: not ours to replace
                 raise
-        return True
+        etag: str = response["ETag"]
+        return etag
+
+    def create_exclusive(self, key: str, data: bytes) -> str | None:
+        return self._conditional_put(key, data, if_match=None)
+
+    def replace_if_match(self, key: str, data: bytes, etag: str) -> str | None:
+        return self._conditional_put(key, data, if_match=etag)
+
+    def read_versioned(self, key: str) -> tuple[bytes, str] | None:
+        from botocore.exceptions import ClientError
+
+        with self._calling("read", key):
+            try:
+                obj = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                    return None
+                raise
+            data: bytes = obj["Body"].read()
+            return data, str(obj["ETag"])
 
     def read_key(self, key: str) -> bytes | None:
         return self._get(key)
