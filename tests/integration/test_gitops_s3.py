@@ -167,9 +167,9 @@ def test_lock_left_by_a_crashed_deploy_is_taken_over_within_a_minute(
 
     import boto3
 
-    register_version(project, tmp_path, bias=0.6)
+    info = register_version(project, tmp_path, bias=0.6)
     assert modelops(project, "promote", "toy", "--to", "dev") == 0
-    commit(project, "dev: toy v1")
+    commit(project, "dev: toy")
     s3 = boto3.client("s3", endpoint_url=stack.s3_url)
     crashed = {"host": "ci-runner-7", "pid": 4242, "owner": "crashed", "lease_s": 30}
     s3.put_object(
@@ -182,6 +182,6 @@ def test_lock_left_by_a_crashed_deploy_is_taken_over_within_a_minute(
     took = time.monotonic() - started
     assert took < 60, took
     assert "took over the lock" in capsys.readouterr().out
-    assert _live(stack, "dev")["toy"]["version"] == 1
+    assert _live(stack, "dev")["toy"]["version"] == info.version
     keys = s3.list_objects_v2(Bucket=stack.bucket, Prefix=f"{_prefix()}/dev/deploy.lock")
     assert keys.get("KeyCount", 0) == 0  # released
