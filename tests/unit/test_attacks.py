@@ -392,11 +392,18 @@ def test_pr_body_escapes_every_value_it_quotes(
 # -- 8: defence in depth --------------------------------------------------------
 
 
-def test_digits_config_with_a_huge_layer_is_refused_before_allocating(tmp_path: Path) -> None:
+def test_digits_config_with_a_huge_layer_is_refused_before_allocating(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A digits config.json with `hidden: 2000000` is a clear InputError (exit 2), no allocation."""
     import tracemalloc
 
+    from gitopsproject import REPO
+
     from modelops.errors import InputError
+
+    forget_models()  # another test's `models` package must not answer for the repository's
+    monkeypatch.syspath_prepend(str(REPO / "src"))
     from models.digits import CONFIG_FILE, FEATURES, MAX_HIDDEN, load
 
     folder = tmp_path / "model"
@@ -420,6 +427,7 @@ def test_digits_config_with_a_huge_layer_is_refused_before_allocating(tmp_path: 
         load(folder)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
+    forget_models()
     assert err.value.exit_code == 2 and MAX_HIDDEN < 2_000_000
     assert peak < 1 << 20  # a 2M-wide layer alone would take 16 TB
 
