@@ -43,8 +43,22 @@ class _Parser(argparse.ArgumentParser):
         raise InputError(message, hint=f"see `{self.prog} --help`")
 
 
+def _model_name(value: str) -> str:
+    """A model name as the pipeline schema allows it: nothing that could be a path."""
+    from modelops.spec import MODEL_NAME
+
+    if not MODEL_NAME.fullmatch(value):
+        raise argparse.ArgumentTypeError(
+            f"invalid model name {value!r}: lowercase letters, digits, '-' and '_', "
+            "starting with a letter"
+        )
+    return value
+
+
 def _model(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", metavar="MODEL", help="model name (pipelines/MODEL.yaml)")
+    p.add_argument(
+        "model", metavar="MODEL", type=_model_name, help="model name (pipelines/MODEL.yaml)"
+    )
 
 
 def _env(p: argparse.ArgumentParser, *, flag: bool, required: bool = True) -> None:
@@ -111,6 +125,7 @@ def _region_arg(p: argparse.ArgumentParser) -> None:
 def _compute_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model",
+        type=_model_name,
         help="read instance types, spot, fallback and the budget (max_minutes, max_cost_usd) "
         "from pipelines/MODEL.yaml train.compute",
     )
@@ -198,6 +213,7 @@ def _promote(project: Project | None, a: argparse.Namespace) -> CommandResult:
         version=a.model_version,
         pr_body=a.pr_body,
         automated=a.automated,
+        release_hold=a.release_hold,
     )
 
 
@@ -499,6 +515,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="promotion by automation (also MODELOPS_AUTOMATION=true): refused into an "
         "environment that holds the model or whose policy forbids auto-promotion",
+    )
+    p.add_argument(
+        "--release-hold",
+        action="store_true",
+        help="a person lifts the hold a rollback placed on this environment (recorded in the "
+        "manifest with the git author); refused with --automated",
     )
 
     p = command(
