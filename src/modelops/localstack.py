@@ -282,6 +282,10 @@ def start_mlflow(
         f"database_uri = {auth_db_uri}\n"
         f"admin_username = {ADMIN_USER}\n"
         "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+        "# Checking a password costs ~0.3 s of server CPU (a deliberately slow hash); without\n"
+        "# this cache every request pays it. A changed password reaches the other workers\n"
+        "# within the TTL.\n"
+        "auth_cache_ttl_seconds = 60\n"
     )
     mlflow = Path(sys.executable).with_name("mlflow")
     argv = [str(mlflow)] if mlflow.exists() else [sys.executable, "-m", "mlflow"]
