@@ -109,3 +109,29 @@ def test_pr_user_logs_runs_but_cannot_edit_the_registry(
     # The same deploy as modelops-deploy converges: the alias follows the manifest.
     ok(cli(root, deploy_env, "deploy", "dev"))
     assert deployer.get_model_version_by_alias(model, "dev").version == "1"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="issue 13 item 2: deploy deletes the aliases of models it does not manage",
+)
+def test_another_projects_deploy_leaves_this_projects_alias_alone(
+    stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two teams share the server: team B's `deploy dev` keeps team A's model's dev alias."""
+    teams = []
+    for team in ("teama", "teamb"):
+        model = unique(team)
+        root = toy_project(tmp_path / team, [model])
+        env = job_env(stack, unique(team), "deploy")  # each team its own store
+        for step in ("train", "evaluate", "register"):
+            ok(cli(root, env, step, model))
+        ok(cli(root, env, "promote", model, "--to", "dev", "--version", "1"))
+        commit(root, f"dev: {model} v1")
+        teams.append((root, model, env))
+    for root, _, env in teams:
+        ok(cli(root, env, "deploy", "dev"))
+    deployer = _client(stack, "deploy", monkeypatch)
+    for _, model, _ in teams:
+        assert dict(deployer.get_registered_model(model).aliases) == {"dev": "1"}, model
