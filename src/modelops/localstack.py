@@ -148,9 +148,10 @@ class Postgres:
     def stop(self) -> None:
         """Fast shutdown (disconnect clients), immediate if that hangs; remove the folder."""
         if (self.home / "data" / "postmaster.pid").exists():
-            done = self.pg_ctl("stop", "-m", "fast", "-w", "-t", "30")
-            if done.returncode != 0:
-                self.pg_ctl("stop", "-m", "immediate", "-w", "-t", "30")
+            for mode in ("fast", "immediate"):
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    if self.pg_ctl("stop", "-m", mode, "-w", "-t", "30").returncode == 0:
+                        break
         shutil.rmtree(self.home, ignore_errors=True)
 
 
