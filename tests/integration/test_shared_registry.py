@@ -111,11 +111,6 @@ def test_pr_user_logs_runs_but_cannot_edit_the_registry(
     assert deployer.get_model_version_by_alias(model, "dev").version == "1"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="issue 13 item 2: deploy deletes the aliases of models it does not manage",
-)
 def test_another_projects_deploy_leaves_this_projects_alias_alone(
     stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
