@@ -38,6 +38,7 @@ QUICK_RUNS = 2  # `--quick`: a smoke run, never written to RESULTS.md
 MET = "met"
 MISSED = "MISSED"
 NOT_RUN = "not run"
+NEEDS_CUDA = "needs CUDA"  # a GPU goal on a machine without one: no number, not a miss
 INFO = "info"
 
 

@@ -8,7 +8,7 @@ import platform
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.common import MIN_RUNS, MISSED, NOT_RUN, Figure, fmt_bytes
+from bench.common import MIN_RUNS, MISSED, NEEDS_CUDA, NOT_RUN, Figure, fmt_bytes
 from modelops.train import cpu_model
 
 
@@ -63,7 +63,9 @@ def render_table(figures: list[Figure]) -> str:
     ]
     for fig in figures:
         for row in fig.rows:
-            status = f"**{row.status}**" if row.status in (MISSED, NOT_RUN) else row.status
+            status = (
+                f"**{row.status}**" if row.status in (MISSED, NOT_RUN, NEEDS_CUDA) else row.status
+            )
             what = f"{row.what} ({row.note})" if row.note else row.what
             cells = [fig.title, what, row.value, row.baseline, row.ratio, row.goal, status]
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
@@ -74,7 +76,7 @@ def render_markdown(figures: list[Figure], machine: Machine, *, quick: bool, not
     """RESULTS.md: the commit, the machine, the table, and per figure how and what the run found."""
     missed = sum(1 for f in figures for r in f.rows if r.status == MISSED)
     met = sum(1 for f in figures for r in f.rows if r.status == "met")
-    not_run = sum(1 for f in figures for r in f.rows if r.status == NOT_RUN)
+    not_run = sum(1 for f in figures for r in f.rows if r.status in (NOT_RUN, NEEDS_CUDA))
     parts = [
         "# Benchmark results",
         "",
@@ -108,7 +110,7 @@ def render_markdown(figures: list[Figure], machine: Machine, *, quick: bool, not
         "",
         render_table(figures),
         "",
-        f"{met} goal(s) met, {missed} missed, {not_run} not run.",
+        f"{met} goal(s) met, {missed} missed, {not_run} not run (or needing CUDA).",
         "",
     ]
     for fig in figures:
