@@ -339,14 +339,20 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def tracking_server(workdir: Path, timeout_s: float = 180.0) -> Iterator[TrackingServer]:
-    """Start `mlflow server` on a free 127.0.0.1 port for the duration of the block."""
+def tracking_server(
+    workdir: Path, *, fresh: bool = True, timeout_s: float = 180.0
+) -> Iterator[TrackingServer]:
+    """Start `mlflow server` on a free 127.0.0.1 port for the duration of the block.
+
+    Its sqlite database is `workdir/mlflow.db`: a new one, or with `fresh=False` the one
+    already there.
+    """
     import urllib.error
     import urllib.request
 
-    if workdir.exists():
+    if fresh and workdir.exists():
         shutil.rmtree(workdir)
-    workdir.mkdir(parents=True)
+    workdir.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     log = workdir / "mlflow-server.log"
     argv = [
@@ -364,8 +370,9 @@ def tracking_server(workdir: Path, timeout_s: float = 180.0) -> Iterator[Trackin
         "--workers",
         "1",
     ]
-    # Unbuffered: each access-log line reaches the file when the request is served.
-    env = clean_env(PYTHONUNBUFFERED="1")
+    # Unbuffered: each access-log line reaches the file when the request is served. No job
+    # runner: its worker processes serve nothing the toolkit asks for.
+    env = clean_env(PYTHONUNBUFFERED="1", MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
     with log.open("ab") as sink:
         proc = subprocess.Popen(
             argv, stdout=sink, stderr=subprocess.STDOUT, cwd=workdir, env=env,

@@ -2,8 +2,9 @@
 
 Toolkit side: `modelops train digits --force`, a fresh process in a scratch copy
 of the template, exactly as CI runs it (device `auto`, mixed precision on CUDA,
-validation loss, checkpoints and metric logging each epoch); its time is the
-`timings.train` the toolkit records around the model's training loop. Hand side:
+validation loss, checkpoints and metric logging to MLflow each epoch, here the
+embedded sqlite store); its time is the `timings.train` the toolkit records around
+the model's training loop. Hand side:
 a separate process with a minimal loop over the same number of rows, the same
 network, optimiser, batch size and epochs, with the same autocast on CUDA; only
 forward, loss, backward and step, timed around the loop. Samples per second =
