@@ -299,3 +299,32 @@ def test_quick_run_prints_the_table_and_writes_the_machine(tmp_path: Path) -> No
     for field in ("commit ", "- CPU:", "- RAM:", "- Python:", "- OS:", "- Date:", "Quick run"):
         assert field in text
     assert "`modelops --help`" in text and "n=4" in text
+
+
+def test_tree_changed_during_the_run_is_refused(
+    clean_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A figure that leaves the tree dirty makes the run refuse RESULTS.md at the end (exit 2)."""
+    import bench.run
+
+    def dirtying_figure(name: str, ctx: object) -> tuple[Figure, bool]:
+        (clean_repo / "written-by-a-figure.txt").write_text("oops\n")
+        return Figure(name, "0 Fake"), False
+
+    monkeypatch.setattr(bench.run, "run_figure", dirtying_figure)
+    code = main(["--out-dir", str(clean_repo / "bench" / "out")], repo=clean_repo)
+    assert code == 2
+    assert "refused at the end of the run" in capsys.readouterr().err
+    assert (clean_repo / "bench" / "RESULTS.md").read_text() == "old page\n"
+
+
+def test_clean_run_writes_results_with_its_commit(
+    clean_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full run on a clean tree that stays clean writes RESULTS.md naming the commit."""
+    import bench.run
+
+    monkeypatch.setattr(bench.run, "run_figure", lambda name, ctx: (Figure(name, "0 X"), False))
+    assert main(["--out-dir", str(clean_repo / "bench" / "out")], repo=clean_repo) == 0
+    page = (clean_repo / "bench" / "RESULTS.md").read_text()
+    assert f"\ncommit {git(clean_repo, 'rev-parse', 'HEAD')}\n" in page
