@@ -1,11 +1,11 @@
-"""Figure 4: `modelops predict` on 500k and 1M rows against the model's in-memory predict.
+"""Figure 4: `modelops predict` on 250k and 1M rows against the model's in-memory predict.
 
 The churn model is trained, registered, promoted to dev and deployed there once
 (in bench/out/batch_scoring/project, reused). Toolkit: the whole `modelops predict`
 process (read, validate, score and write in chunks). Baseline: the model package's
 `predict` on the frame already in memory, timed inside its process around that
 call alone; the two run in turn, round after round. Memory is flat when the
-1M-row peak stays within 1.25× the 500k-row peak. Sizes are 500k and 1M rows, not
+1M-row peak stays within 1.25× the 250k-row peak. Sizes are 250k and 1M rows, not
 10M: scoring runs at roughly 100k rows/s on one core here, and five rounds of each
 size must fit in the 15 minutes of `make bench`.
 """
@@ -39,7 +39,7 @@ from bench.pr_path import run_chain
 TITLE = "4 Batch scoring"
 THROUGHPUT_GOAL = 1.5
 FLAT_GOAL = 1.25
-SIZES = (500_000, 1_000_000)
+SIZES = (250_000, 1_000_000)
 QUICK_SIZES = (20_000, 200_000)
 READY = ".bench-ready"
 
