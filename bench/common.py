@@ -452,6 +452,7 @@ class Context:
     quick: bool
     out: Path
     device: str = "auto"
+    warm_dir: Path | None = None  # where warm_setup restores the venv (default: under `out`)
 
     @property
     def runs(self) -> int:

@@ -137,6 +137,9 @@ def main(argv: list[str] | None = None, *, repo: Path = REPO) -> int:
         help="generated data and scratch projects (reused when present)",
     )
     parser.add_argument("--device", default="auto", help="torch device for gpu_training")
+    parser.add_argument(
+        "--warm-dir", type=Path, help="folder warm_setup restores into (default: under --out-dir)"
+    )
     parser.add_argument("--note", default="", help="a line recorded with the machine")
     args = parser.parse_args(argv)
 
@@ -147,7 +150,9 @@ def main(argv: list[str] | None = None, *, repo: Path = REPO) -> int:
     except Refused as exc:
         print(f"error: refused: {exc}", file=sys.stderr)
         return 2
-    ctx = Context(quick=args.quick, out=args.out_dir.resolve(), device=args.device)
+    ctx = Context(
+        quick=args.quick, out=args.out_dir.resolve(), device=args.device, warm_dir=args.warm_dir
+    )
     ctx.out.mkdir(parents=True, exist_ok=True)
     machine = Machine.probe(commit)
     figures: list[Figure] = []

@@ -4,13 +4,17 @@ What a CI job with a warm cache does before its first command: the whole venv is
 kept as one tar archive compressed with zstd (the format actions/cache uses),
 keyed by the sha256 of what decides its contents (pyproject.toml and any lock
 file beside it, the Python version, the platform). The archive is made once from
-the venv running the bench and reused while the key holds. Each round removes the
-previous copy (not timed), extracts the archive into a fresh folder with
-`tar --use-compress-program 'zstd -d'`, then runs the restored interpreter's
-`python -m modelops --help` with this checkout's `src/` first on the path (a venv
-restored at its own path would use its console script instead). A workflow gets
-the same by caching the venv folder with actions/cache under that key and running
-`pip install --no-deps -e .` after a hit.
+the venv running the bench and reused while the key holds. Each round extracts it
+into a fresh folder with `tar --use-compress-program 'zstd -d'` and removes it
+after (not timed). The folder is on tmpfs (/dev/shm) when it has room, else on the
+bench's disk, or where `--warm-dir` says; the table names its file system. tmpfs is
+the default because deleting five copies of the venv from this machine's disk
+(ext4 mounted with `discard`) can take longer than the rest of `make bench`; on
+that disk a restore also takes longer (`--warm-dir bench/out` measures it). Then
+it runs the restored interpreter's `python -m modelops --help` with this
+checkout's `src/` first on the path (a venv restored at its own path would use its
+console script). A workflow gets the same by caching the venv folder with
+actions/cache under that key and running `pip install --no-deps -e .` after a hit.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ from __future__ import annotations
 import hashlib
 import platform
 import shutil
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -71,11 +77,35 @@ def archive_venv(venv: Path, archive: Path) -> None:
     tmp.replace(archive)
 
 
-def restore_round(archive: Path, dest: Path) -> tuple[float, float]:
-    """Extract the archive into an empty `dest`, then start the toolkit; seconds of each."""
-    if dest.exists():
-        shutil.rmtree(dest)
-    dest.mkdir(parents=True)
+def file_system(path: Path) -> str:
+    """The file system type of the mount holding `path` (`ext4`, `tmpfs`), as findmnt says."""
+    proc = subprocess.run(
+        ["findmnt", "-no", "FSTYPE", "--target", str(path)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    return (proc.stdout.split() or ["unknown file system"])[0]
+
+
+def default_base(work: Path, venv_bytes: int) -> Path:
+    """tmpfs when it holds three copies of the venv, else the bench's own folder."""
+    shm = Path("/dev/shm")
+    if shm.is_dir() and shutil.disk_usage(shm).free > 3 * venv_bytes:
+        return shm
+    return work
+
+
+def restore_round(archive: Path, base: Path) -> tuple[float, float]:
+    """Extract the archive into a new folder under `base`, start the toolkit; seconds of each."""
+    dest = Path(tempfile.mkdtemp(prefix="bench-venv-", dir=base))
+    try:
+        return _restore_and_start(archive, dest)
+    finally:
+        start = time.perf_counter()
+        shutil.rmtree(dest, ignore_errors=True)
+        print(f"   removed the restored copy in {time.perf_counter() - start:.0f} s", flush=True)
+
+
+def _restore_and_start(archive: Path, dest: Path) -> tuple[float, float]:
     start = time.perf_counter()
     run_child(
         ["tar", "--use-compress-program", "zstd -d -T0", "-xf", str(archive), "-C", str(dest)],
@@ -104,24 +134,27 @@ def run(ctx: Context) -> Figure:
         start = time.perf_counter()
         archive_venv(venv, archive)
         made = time.perf_counter() - start
+    venv_bytes = folder_bytes(venv)
+    base = ctx.warm_dir or default_base(work, venv_bytes)
+    base.mkdir(parents=True, exist_ok=True)
+    where = file_system(base)
     restore: list[float] = []
     first_help: list[float] = []
-    try:
-        for _ in range(ctx.runs):
-            a, b = restore_round(archive, work / "restored")
-            restore.append(a)
-            first_help.append(b)
-    finally:
-        shutil.rmtree(work / "restored", ignore_errors=True)
+    for _ in range(ctx.runs):
+        a, b = restore_round(archive, base)
+        restore.append(a)
+        first_help.append(b)
     assess(
         fig,
         Stat.of(restore),
         Stat.of(first_help),
-        venv_bytes=folder_bytes(venv),
+        venv_bytes=venv_bytes,
         archive_bytes=archive.stat().st_size,
         key=f"{key} ({', '.join(files)}, Python {platform.python_version()})",
         made_s=made,
+        where=where,
     )
+    fig.notes.append(f"Restored into {base} ({where}).")
     return fig
 
 
@@ -134,12 +167,13 @@ def assess(
     archive_bytes: int,
     key: str,
     made_s: float,
+    where: str,
 ) -> None:
     """Rows and notes of the warm setup from the measured rounds."""
     total = Stat.of(a + b for a, b in zip(restore.values, first_help.values, strict=True))
     fig.rows.append(
         Row(
-            "restore the cached venv (tar + zstd)",
+            f"restore the cached venv (tar + zstd) onto {where}",
             restore.show(fmt_s),
             note=f"{fmt_bytes(archive_bytes)} archive of a {fmt_bytes(venv_bytes)} venv",
         )
@@ -155,7 +189,7 @@ def assess(
     )
     fig.notes.append(
         f"Cache key {key}. The archive "
-        + (f"was made in this run in {fmt_s(made_s)}." if made_s else "was reused from bench/out.")
+        + (f"was made in this run in {fmt_s(made_s)}." if made_s else "was made by an earlier run.")
     )
     fig.notes.append(
         f"Warm setup takes {fmt_s(total.median)} (spread {total.spread(fmt_s)}) against a goal "

@@ -218,10 +218,11 @@ def test_warm_setup_total_is_restore_plus_first_start() -> None:
     fig = Figure("warm_setup", "8 Warm")
     warm_setup.assess(
         fig, Stat.of([20.0] * 5), Stat.of([1.0] * 5),
-        venv_bytes=2 << 30, archive_bytes=1 << 29, key="k", made_s=0.0,
+        venv_bytes=2 << 30, archive_bytes=1 << 29, key="k", made_s=0.0, where="tmpfs",
     )  # fmt: skip
     total = fig.rows[-1]
     assert total.value.startswith("21.00 s") and total.status == MET
+    assert "onto tmpfs" in fig.rows[0].what
 
 
 def test_warm_setup_key_changes_with_the_dependencies(tmp_path: Path) -> None:
