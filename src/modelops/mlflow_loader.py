@@ -5,7 +5,8 @@ of the installed toolkit and whose data is the bundle (`data/bundle/`):
 
 ```
 MLmodel               flavors.python_function: loader_module modelops.mlflow_loader,
-                      data data/bundle; signature; metadata.modelops.sha256 (the bundle's)
+                      data data/bundle; signature; metadata.modelops:
+                      sha256 (the bundle's), entrypoint (the spec's)
 input_example.json    written by MLflow from the bundle's example rows
 requirements.txt, python_env.yaml, conda.yaml
 data/bundle/          the bundle, byte for byte (same tree digest as the run's bundle/)
@@ -14,8 +15,10 @@ data/bundle/          the bundle, byte for byte (same tree digest as the run's b
 Nothing in the artifact is executed or unpickled: the loader checks the bundle's
 tree digest against the one in `MLmodel` (and against `MODELOPS_EXPECTED_SHA256`
 when the caller pins one, e.g. from a manifest) before reading any other file,
-refuses pickles, then imports the team's model package by its entrypoint from the
-installed Python path (never from the artifact folder) and calls its own `load`.
+refuses pickles and a bundle naming another entrypoint than the one `register` took
+from the spec and recorded in `MLmodel` (`metadata.modelops.entrypoint`), then
+imports the team's model package by that entrypoint from the installed Python path
+(never from the artifact folder) and calls its own `load`.
 """
 
 from __future__ import annotations
@@ -85,7 +88,7 @@ class BundleModel:
 
 
 def _sha256_of(value: Any, *, file: Path, field: str) -> str:
-    if not isinstance(value, str) or not _SHA256.match(value):
+    if not isinstance(value, str) or not _SHA256.fullmatch(value):
         raise IntegrityError(
             "not a sha256 (64 lowercase hex digits)",
             file=file,
@@ -99,7 +102,7 @@ def import_entrypoint(entrypoint: Any, *, artifact_root: Path, file: Path) -> Mo
     """The team's model package as installed on sys.path; never a module inside the artifact."""
     from modelops.modelapi import REQUIRED
 
-    if not isinstance(entrypoint, str) or not _ENTRYPOINT.match(entrypoint):
+    if not isinstance(entrypoint, str) or not _ENTRYPOINT.fullmatch(entrypoint):
         raise SpecError(f"invalid entrypoint {entrypoint!r}", file=file, field="entrypoint")
     try:
         module = importlib.import_module(entrypoint)
@@ -130,8 +133,27 @@ def import_entrypoint(entrypoint: Any, *, artifact_root: Path, file: Path) -> Mo
     return module
 
 
-def load_bundle(directory: Path, expected_sha256: str, *, artifact_root: Path) -> BundleModel:
-    """Verify the bundle's digest, refuse pickles, import its package as installed, load it."""
+def check_entrypoint(meta: Any, entrypoint: str, *, file: Path) -> None:
+    """Refuse a bundle whose bundle.json names another module than `entrypoint`.
+
+    `entrypoint` is the spec's `train.entrypoint` (recorded in MLmodel by `register`):
+    a digest proves only that the bundle is unchanged, not that the code it names is
+    the model's (the rule of `bundle.load_verified`).
+    """
+    named = meta.get("entrypoint") if isinstance(meta, dict) else None
+    if named != entrypoint:
+        raise IntegrityError(
+            f"bundle.json names the entrypoint {named!r}, the model's is {entrypoint!r}",
+            file=file,
+            field="entrypoint",
+            hint="refusing to import it: a bundle is loaded only by its model's own package",
+        )
+
+
+def load_bundle(
+    directory: Path, expected_sha256: str, *, artifact_root: Path, entrypoint: str
+) -> BundleModel:
+    """Verify the digest, refuse pickles and a foreign entrypoint, import the package, load it."""
     from modelops.bundle import BUNDLE_JSON, MODEL_DIR, pickle_files, read_meta, verify
 
     verify(directory, expected_sha256, source=str(artifact_root))
@@ -143,8 +165,9 @@ def load_bundle(directory: Path, expected_sha256: str, *, artifact_root: Path) -
             hint="refusing to load it; retrain with a safe format",
         )
     meta = read_meta(directory)
+    check_entrypoint(meta, entrypoint, file=directory / BUNDLE_JSON)
     module = import_entrypoint(
-        meta.get("entrypoint"), artifact_root=artifact_root, file=directory / BUNDLE_JSON
+        entrypoint, artifact_root=artifact_root, file=directory / BUNDLE_JSON
     )
     return BundleModel(module, module.load(directory / MODEL_DIR), meta, expected_sha256)
 
@@ -176,4 +199,14 @@ def _load_pyfunc(data_path: str, model_config: dict[str, Any] | None = None) -> 
             field="metadata.modelops.sha256",
             hint="the model or the pin is not the one you meant; nothing was loaded",
         )
-    return load_bundle(bundle_dir, expected, artifact_root=mlmodel_file.parent)
+    entrypoint = recorded.get("entrypoint")
+    if not isinstance(entrypoint, str) or not _ENTRYPOINT.fullmatch(entrypoint):
+        raise IntegrityError(
+            f"invalid entrypoint {entrypoint!r}",
+            file=mlmodel_file,
+            field="metadata.modelops.entrypoint",
+            hint="this MLflow model was not written by `modelops register`",
+        )
+    return load_bundle(
+        bundle_dir, expected, artifact_root=mlmodel_file.parent, entrypoint=entrypoint
+    )

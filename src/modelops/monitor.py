@@ -1,7 +1,8 @@
 """`modelops monitor`: how the deployed model performs, from ground-truth labels that came later.
 
 `modelops predict` writes, per row, the spec's id column, `prediction`, one
-`proba_<label>` per class, `model_version`, `model_sha256` and `scored_at`. Labels
+`proba_<label>` per class (none for `evaluate.task: regression`), `model_version`,
+`model_sha256` and `scored_at`. Labels
 arrive later as a file with the id column, the target column and, optionally,
 `labelled_at`. This joins them on the id, keeps the rows the environment's version
 scored (by version and bundle digest), groups them into windows of scoring time
@@ -9,13 +10,15 @@ scored (by version and bundle digest), groups them into windows of scoring time
 the metrics recorded at promotion (the manifest). A window with at least
 `monitor.min_rows` labelled rows whose metric is worse than at promotion by more
 than `monitor.max_drop` crosses the gate: the report is written and the command
-exits 3.
+exits 3. "Worse" follows the metric: a fall of accuracy or r2, a rise of log_loss,
+brier, rmse, mae or mape.
 
 Nothing is dropped silently: rows scored by other versions, ids scored twice,
 ids labelled twice (and with conflicting labels), scored rows still without a
 label, labels without a scored row, label values the model does not know, and
 labels that came late (after `monitor.max_label_delay`) or before scoring are all
-counted in the report.
+counted in the report. For a regression model a label value that is not a finite
+number is the "unknown" one.
 """
 
 from __future__ import annotations
@@ -116,19 +119,50 @@ def _kind(series: pd.Series) -> str:
     return "numeric" if pd.api.types.is_numeric_dtype(series) else "text"
 
 
+def _numeric_predictions(frame: pd.DataFrame, *, file: Path) -> pd.Series:
+    """A regression model's `prediction` column as floats; anything else is bad input."""
+    import numpy as np
+    import pandas as pd
+
+    values = pd.to_numeric(frame["prediction"], errors="coerce")
+    bad = values.isna() | ~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
+    if bad.any():
+        row = _first_bad_row(bad)
+        raise DataError(
+            f"data row {row}: prediction {frame['prediction'].iloc[row - 1]!r} is not a number",
+            file=file,
+            field="prediction",
+            hint="the spec's task is regression: predictions are numbers",
+        )
+    return values.astype("float64")
+
+
 def read_predictions(paths: list[Path], spec: PipelineSpec) -> tuple[pd.DataFrame, list[str]]:
-    """Every predictions file, checked and concatenated; and the class labels (proba columns)."""
+    """Every predictions file, checked and concatenated; and the class labels (proba columns).
+
+    A regression model's predictions have no proba columns: its class list is empty.
+    """
     import pandas as pd
 
     assert spec.id_column is not None  # the spec loader requires it with a monitor section
     needed = [spec.id_column, "prediction", VERSION_COLUMN, SHA256_COLUMN, SCORED_AT_COLUMN]
     hint = "score with `modelops predict`, which writes these columns (and the id column)"
+    regression = spec.task == "regression"
     frames, classes = [], None
     for path in paths:
         frame = _read(path, "predictions")
         _require(frame, needed, file=path, what="predictions", hint=hint)
         found = [c[len(PROBA_PREFIX) :] for c in frame.columns if c.startswith(PROBA_PREFIX)]
-        if not found:
+        if regression and found:
+            raise DataError(
+                "predictions of a regression model have no proba_<label> columns",
+                file=path,
+                field=f"{PROBA_PREFIX}{found[0]}",
+                hint="these were scored by a classifier; check the model and the file",
+            )
+        if regression:
+            frame["prediction"] = _numeric_predictions(frame, file=path)
+        elif not found:
             raise DataError(
                 "predictions lack the proba_<label> columns",
                 file=path,
@@ -202,6 +236,18 @@ def read_labels(path: Path, spec: PipelineSpec, id_kind: str) -> pd.DataFrame:
     return frame
 
 
+def _known_labels(labels: pd.Series, classes: list[str], *, regression: bool) -> pd.Series:
+    """True where a label is missing (counted apart) or one the model can be scored on:
+    one of the classes, or for regression a finite number."""
+    import numpy as np
+    import pandas as pd
+
+    if not regression:
+        return labels.isna() | labels.isin(classes)
+    values = pd.to_numeric(labels, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    return pd.Series(labels.isna().to_numpy() | np.isfinite(values), index=labels.index)
+
+
 def _label_text(series: pd.Series) -> pd.Series:
     """Labels as the text the proba column names use (1.0 read from a CSV is the class 1)."""
     import pandas as pd
@@ -250,11 +296,25 @@ def _window_report(
     if len(labelled) < monitor.min_rows:
         window["note"] = f"{len(labelled)} labelled row(s), fewer than min_rows {monitor.min_rows}"
         return window
+    import pandas as pd
+
     predictions = labelled[["prediction", *(f"{PROBA_PREFIX}{c}" for c in classes)]].copy()
-    predictions["prediction"] = _label_text(predictions["prediction"])
+    if spec.task == "regression":
+        truth = pd.to_numeric(labelled["_label"]).astype("float64")
+    else:
+        truth = labelled["_label"]
+        predictions["prediction"] = _label_text(predictions["prediction"])
     try:
-        metrics = compute_metrics(spec.task, spec.metrics, labelled["_label"], predictions, classes)
-    except ValueError as exc:  # e.g. roc_auc of a window holding one class only
+        metrics = compute_metrics(
+            spec.task,
+            spec.metrics,
+            truth,
+            predictions,
+            classes,
+            positive_class=spec.positive_class,
+        )
+    except (ValueError, DataError) as exc:
+        # e.g. roc_auc of a window holding one class only, mape of a window with a 0 target
         window["note"] = f"metrics not computable: {str(exc).splitlines()[0]}"
         return window
     window["metrics"] = metrics
@@ -329,7 +389,9 @@ def assess(
 
     extra = [LABELLED_AT_COLUMN] if LABELLED_AT_COLUMN in labels.columns else []
     joined = scored.merge(labels[[key, "_label", *extra]], on=key, how="left")
-    joined["_known"] = joined["_label"].isna() | joined["_label"].isin(classes)
+    joined["_known"] = _known_labels(
+        joined["_label"], classes, regression=spec.task == "regression"
+    )
     unknown = joined[~joined["_known"]]
 
     timing: dict[str, Any] = {"labelled_at": bool(extra)}

@@ -37,6 +37,8 @@ MLFLOW_MODEL_ARTIFACT_PATH = "mlflow-model"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _REQUIREMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _REQUIREMENT_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+!_-]*$")
+# Evaluation metrics logged on the training run at registration: what gates are checked on.
+EVAL_METRIC_PREFIX = "modelops.eval."
 
 
 @dataclass(frozen=True)
@@ -168,26 +170,36 @@ def register_run(
     run_id: str,
     *,
     tags: dict[str, str],
+    entrypoint: str | None = None,
     mlflow_model: bool = True,
 ) -> VersionInfo:
     """Register the run as a version of `model`; the same run twice → same version.
 
     With `mlflow_model` (the default) the run's bundle is first logged as an MLflow
-    pyfunc model under `mlflow-model/` (see `log_mlflow_model`) and the version's
-    source is that model, so MLflow's own loader can use it. Without it the source is
-    the bare `bundle/` (how versions were registered before; the toolkit reads both).
+    pyfunc model under `mlflow-model/` (see `log_mlflow_model`; `entrypoint`, the
+    spec's `train.entrypoint`, is then required) and the version's source is that
+    model, so MLflow's own loader can use it. Without it the source is the bare
+    `bundle/` (how versions were registered before; the toolkit reads both).
     """
     with mlflow_errors(f"register run {run_id}"):
         mc = client(project)
-        _ensure_registered_model(mc, model)
         for mv in mc.search_model_versions(f"name = '{model}' and run_id = '{run_id}'"):
             return _info(mc, mc.get_model_version(model, mv.version))
         run = mc.get_run(run_id)
         artifact_path = BUNDLE_ARTIFACT_PATH
         if mlflow_model:
-            log_mlflow_model(project, model, run_id, tags.get(TAG_PREFIX + "sha256", ""))
+            if not entrypoint:
+                raise PromotionError(
+                    f"no entrypoint given to log run {run_id} as an MLflow model",
+                    field="train.entrypoint",
+                    hint="pass the spec's train.entrypoint",
+                )
+            log_mlflow_model(
+                project, model, run_id, tags.get(TAG_PREFIX + "sha256", ""), entrypoint=entrypoint
+            )
             artifact_path = MLFLOW_MODEL_ARTIFACT_PATH
         source = f"{run.info.artifact_uri.rstrip('/')}/{artifact_path}"
+        _ensure_registered_model(mc, model)  # after the checks: a refusal leaves no model
         mv = mc.create_model_version(model, source, run_id=run_id, tags=tags)
         return _info(mc, mc.get_model_version(model, mv.version))
 
@@ -206,16 +218,21 @@ def _pip_requirements(run_tags: dict[str, str]) -> list[str]:
         if isinstance(name, str)
         and name != "python"  # recorded beside the packages; python_env.yaml pins it
         and isinstance(version, str)
-        and _REQUIREMENT_NAME.match(name)
-        and _REQUIREMENT_VERSION.match(version)
+        and _REQUIREMENT_NAME.fullmatch(name)
+        and _REQUIREMENT_VERSION.fullmatch(version)
     )
 
 
-def log_mlflow_model(project: Project, model: str, run_id: str, sha256: str) -> str:
+def log_mlflow_model(
+    project: Project, model: str, run_id: str, sha256: str, *, entrypoint: str
+) -> str:
     """Log the run's bundle as an MLflow pyfunc model under `mlflow-model/`; return its URI.
 
     The bundle is downloaded from the run and verified against `sha256` (the digest
-    the version will carry), loaded once through `modelops.mlflow_loader` to derive
+    the version will carry); a bundle naming another module than `entrypoint` (the
+    spec's `train.entrypoint`) is refused before anything is imported, as
+    `bundle.load_verified` does; the MLmodel records that entrypoint and the loader
+    refuses a bundle naming another. It is loaded once through `modelops.mlflow_loader` to derive
     the output signature from the bundle's own input example, and saved by
     `mlflow.pyfunc.save_model` with that loader module and the bundle as its data:
     no pickle, no code in the artifact. It replaces the metadata-only `MLmodel` that
@@ -229,7 +246,7 @@ def log_mlflow_model(project: Project, model: str, run_id: str, sha256: str) -> 
     from modelops.bundle import read_meta, verify
     from modelops.modelapi import load_model_module
 
-    if not _SHA256.match(sha256):
+    if not _SHA256.fullmatch(sha256):
         raise PromotionError(
             f"run {run_id} has no bundle digest to register",
             field=TAG_PREFIX + "sha256",
@@ -247,9 +264,12 @@ def log_mlflow_model(project: Project, model: str, run_id: str, sha256: str) -> 
         bundle_dir = Path(tmp) / mlflow_loader.BUNDLE_DATA_NAME
         Path(got).replace(bundle_dir)
         verify(bundle_dir, sha256, source=f"run {run_id}")
+        mlflow_loader.check_entrypoint(read_meta(bundle_dir), entrypoint, file=bundle_dir)
         # The team's package from this project's src/ (as `modelops train` imported it).
-        load_model_module(project, str(read_meta(bundle_dir).get("entrypoint")), file=bundle_dir)
-        loaded = mlflow_loader.load_bundle(bundle_dir, sha256, artifact_root=bundle_dir)
+        load_model_module(project, entrypoint, file=bundle_dir)
+        loaded = mlflow_loader.load_bundle(
+            bundle_dir, sha256, artifact_root=bundle_dir, entrypoint=entrypoint
+        )
         example = loaded.input_example(bundle_dir)
         with warnings.catch_warnings():
             # MLflow's hint about integer columns that may hold missing values.
@@ -267,7 +287,7 @@ def log_mlflow_model(project: Project, model: str, run_id: str, sha256: str) -> 
                 mlflow_loader.METADATA_KEY: {
                     "sha256": sha256,
                     "model": model,
-                    "entrypoint": loaded.meta.get("entrypoint"),
+                    "entrypoint": entrypoint,
                     "run_id": run_id,
                 }
             },
@@ -289,6 +309,52 @@ def get_version(project: Project, model: str, version: int) -> VersionInfo:
                 ) from None
             raise
         return _info(mc, mv)
+
+
+def log_evaluation(project: Project, run_id: str, metrics: dict[str, float]) -> None:
+    """Log the evaluation metrics on the run (once: a run's metric values are append-only).
+
+    Gates are re-checked from these, never from the version's `modelops.metrics` tag,
+    which anyone with write access to the registry can edit.
+    """
+    with mlflow_errors(f"log the evaluation metrics on run {run_id}"):
+        mc = client(project)
+        logged = mc.get_run(run_id).data.metrics
+        for name, value in sorted(metrics.items()):
+            if EVAL_METRIC_PREFIX + name not in logged:
+                mc.log_metric(run_id, EVAL_METRIC_PREFIX + name, float(value), step=0)
+
+
+def run_evaluation(project: Project, model: str, version: int, run_id: str) -> dict[str, float]:
+    """The evaluation metrics logged on the version's run, each logged exactly once.
+
+    A metric with a second value (logged later, to rewrite it) is refused: the first
+    value is what evaluate measured, and the run says it was changed.
+    """
+    where = f"models:/{model}/{version} (run {run_id})"
+    with mlflow_errors(f"read the metrics of {where}"):
+        mc = client(project)
+        try:
+            logged = mc.get_run(run_id).data.metrics
+        except Exception as exc:
+            if _not_found(exc):
+                raise PromotionError(
+                    f"the run of {where} is not in the tracking store",
+                    hint="gates are checked on the run's logged metrics",
+                ) from None
+            raise
+        metrics = {}
+        for key in sorted(k for k in logged if k.startswith(EVAL_METRIC_PREFIX)):
+            history = mc.get_metric_history(run_id, key)
+            if len(history) != 1:
+                raise IntegrityError(
+                    f"{key} was logged more than once on the run of {where} "
+                    f"({len(history)} values): the evaluation was rewritten",
+                    field=key,
+                    hint="register a freshly trained and evaluated run",
+                )
+            metrics[key[len(EVAL_METRIC_PREFIX) :]] = float(history[0].value)
+    return metrics
 
 
 def require_digest(
@@ -445,8 +511,9 @@ def register_model(project: Project, model: str) -> RegisterResult:
     tags = {key: run_tags[key] for key in (TAG_PREFIX + k for k in VERSION_TAGS) if key in run_tags}
     tags[TAG_PREFIX + "metrics"] = json.dumps(evaluation.get("metrics", {}), sort_keys=True)
     tags[TAG_PREFIX + "spec"] = project.relative(project.root / spec.path)
+    log_evaluation(project, train["run_id"], dict(evaluation.get("metrics", {})))
     before = {v.version for v in list_versions(project, model)}
-    info = register_run(project, model, train["run_id"], tags=tags)
+    info = register_run(project, model, train["run_id"], tags=tags, entrypoint=spec.entrypoint)
     created = info.version not in before
     verb = "registered" if created else "already registered as"
     return RegisterResult(

@@ -36,7 +36,7 @@ def newest_snapshot(project: Project, location: str) -> tuple[str, Path | None]:
     A folder's snapshots are ordered by name (date them: `2026-11-01.csv`), which is
     the same on every clone; modification times are not.
     """
-    if not _SAFE_LOCATION.match(location):
+    if not _SAFE_LOCATION.fullmatch(location):
         raise InputError(
             "a snapshot location is letters, digits and . _ - / + = @ only",
             file=location,

@@ -8,6 +8,7 @@ raises one `SpecError` naming the file and the dotted path of each bad field
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -18,6 +19,9 @@ from modelops.errors import InputError, SpecError
 from modelops.fsutil import read_yaml
 from modelops.project import Project
 
+# The pipeline schema's `name` pattern: also what CLI and library calls accept as a model.
+MODEL_NAME = re.compile(r"[a-z][a-z0-9_-]{0,62}")
+
 HIGHER_IS_BETTER = {
     "roc_auc": True,
     "accuracy": True,
@@ -26,7 +30,16 @@ HIGHER_IS_BETTER = {
     "recall": True,
     "log_loss": False,
     "brier": False,
+    "rmse": False,
+    "mae": False,
+    "r2": True,
+    "mape": False,
 }
+REGRESSION_METRICS = frozenset({"rmse", "mae", "r2", "mape"})
+CLASSIFICATION_METRICS = frozenset(HIGHER_IS_BETTER) - REGRESSION_METRICS
+# The champion gate that bounds a metric's worsening: a drop where higher is better,
+# a rise where lower is better (rmse going up is worse).
+WORSENING_GATE = {name: "max_drop" if up else "max_rise" for name, up in HIGHER_IS_BETTER.items()}
 
 
 @cache
@@ -116,6 +129,7 @@ class Gate:
     min: float | None = None
     max: float | None = None
     max_drop: float | None = None
+    max_rise: float | None = None
 
 
 @dataclass(frozen=True)
@@ -176,6 +190,12 @@ class PipelineSpec:
     monitor: MonitorSpec | None = None
     paths: tuple[str, ...] = ()
     description: str = ""
+    # Binary tasks: the positive label as written in the spec (None: the last sorted label).
+    positive_class: Any = None
+
+    @property
+    def is_regression(self) -> bool:
+        return self.task == "regression"
 
     @property
     def is_remote_data(self) -> bool:
@@ -206,8 +226,20 @@ def list_models(project: Project) -> list[str]:
     return sorted(p.stem for p in project.pipelines_dir.glob("*.yaml"))
 
 
+def check_model_name(model: str) -> str:
+    """`model` if it is a valid model name; an InputError otherwise (never a path piece)."""
+    if not MODEL_NAME.fullmatch(model):
+        raise InputError(
+            f"invalid model name {model!r}",
+            field="MODEL",
+            hint="lowercase letters, digits, '-' and '_', starting with a letter",
+        )
+    return model
+
+
 def load_pipeline(project: Project, model: str) -> PipelineSpec:
     """Load and validate `pipelines/<model>.yaml` (shape and internal consistency)."""
+    check_model_name(model)
     path = project.pipeline_path(model)
     if not path.is_file():
         known = ", ".join(list_models(project)) or "none"
@@ -249,6 +281,26 @@ def _pipeline_from_doc(doc: dict[str, Any], path: Path) -> PipelineSpec:
                 field="evaluate.primary_metric",
             )
         )
+    task = evaluate["task"]
+    allowed = REGRESSION_METRICS if task == "regression" else CLASSIFICATION_METRICS
+    for i, metric in enumerate(metrics):
+        if metric not in allowed:
+            problems.append(
+                SpecError(
+                    f"metric '{metric}' does not apply to the task '{task}'",
+                    file=path,
+                    field=f"evaluate.metrics[{i}]",
+                    hint=f"{task} metrics: {', '.join(sorted(allowed))}",
+                )
+            )
+    if "positive_class" in evaluate and task != "binary_classification":
+        problems.append(
+            SpecError(
+                f"positive_class applies to binary_classification only, not '{task}'",
+                file=path,
+                field="evaluate.positive_class",
+            )
+        )
     gates = []
     for metric, bounds in (evaluate.get("gates") or {}).items():
         if metric not in metrics:
@@ -260,7 +312,28 @@ def _pipeline_from_doc(doc: dict[str, Any], path: Path) -> PipelineSpec:
                     hint=f"add it to evaluate.metrics {list(metrics)} or remove the gate",
                 )
             )
-        gates.append(Gate(metric, bounds.get("min"), bounds.get("max"), bounds.get("max_drop")))
+        right = WORSENING_GATE.get(metric)
+        for wrong in ("max_drop", "max_rise"):
+            if wrong in bounds and right is not None and wrong != right:
+                direction = "higher" if right == "max_drop" else "lower"
+                problems.append(
+                    SpecError(
+                        f"{metric} is better {direction}, so its worsening against the "
+                        f"champion is bounded by {right}, not {wrong}",
+                        file=path,
+                        field=f"evaluate.gates.{metric}.{wrong}",
+                        hint=f"write {metric}: {{{right}: {bounds[wrong]}}}",
+                    )
+                )
+        gates.append(
+            Gate(
+                metric,
+                bounds.get("min"),
+                bounds.get("max"),
+                bounds.get("max_drop"),
+                bounds.get("max_rise"),
+            )
+        )
     if data["path"].startswith("s3://") and "sha256" not in data:
         problems.append(
             SpecError(
@@ -271,6 +344,15 @@ def _pipeline_from_doc(doc: dict[str, Any], path: Path) -> PipelineSpec:
             )
         )
     split = data.get("split") or {}
+    if task == "regression" and split.get("stratify"):
+        problems.append(
+            SpecError(
+                "a regression target is continuous: the split cannot be stratified on it",
+                file=path,
+                field="data.split.stratify",
+                hint="remove data.split.stratify (regression splits are not stratified)",
+            )
+        )
     compute_doc = train.get("compute") or {"type": "cpu"}
     compute = Compute(
         type=compute_doc["type"],
@@ -341,12 +423,13 @@ def _pipeline_from_doc(doc: dict[str, Any], path: Path) -> PipelineSpec:
         id_column=data.get("id_column"),
         test_fraction=split.get("test_fraction", 0.2),
         split_seed=split.get("seed", 0),
-        stratify=split.get("stratify", True),
+        stratify=split.get("stratify", task != "regression"),
         entrypoint=train["entrypoint"],
         params=dict(train.get("params") or {}),
         seed=train.get("seed", 0),
         compute=compute,
-        task=evaluate["task"],
+        task=task,
+        positive_class=evaluate.get("positive_class"),
         metrics=metrics,
         primary_metric=primary,
         gates=tuple(gates),

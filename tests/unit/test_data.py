@@ -16,6 +16,7 @@ from modelops.fsutil import sha256_file
 
 REPO = Path(__file__).resolve().parents[2]
 CHURN_CSV = REPO / "data" / "churn" / "customers.csv"
+DIABETES_CSV = REPO / "data" / "diabetes" / "diabetes.csv"
 DIGITS_CSV = REPO / "data" / "digits" / "digits.csv"
 
 
@@ -71,10 +72,23 @@ def test_digits_csv_is_reproduced_by_its_exporter(tmp_path: Path) -> None:
     assert sha256_file(tmp_path / "digits.csv") == sha256_file(DIGITS_CSV)
 
 
+@pytest.mark.usefixtures("models_on_path")
+def test_diabetes_csv_is_reproduced_by_its_exporter(tmp_path: Path) -> None:
+    """The committed diabetes CSV is byte-identical to a fresh export of scikit-learn's copy,
+    and its sha256 is the one the spec pins."""
+    from modelops.project import Project
+    from modelops.spec import load_pipeline
+    from models.diabetes.export import main as export
+
+    assert export([str(tmp_path / "diabetes.csv")]) == 0
+    assert sha256_file(tmp_path / "diabetes.csv") == sha256_file(DIABETES_CSV)
+    assert load_pipeline(Project(REPO), "diabetes").data_sha256 == sha256_file(DIABETES_CSV)
+
+
 # -- the happy path ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("model", ["churn", "digits"])
+@pytest.mark.parametrize("model", ["churn", "digits", "diabetes"])
 def test_bundled_data_passes_and_result_is_written(
     project_copy: Path, capsys: pytest.CaptureFixture[str], model: str
 ) -> None:
@@ -91,6 +105,13 @@ def test_bundled_data_passes_and_result_is_written(
     split = result["split"]
     assert split["train_rows"] + split["test_rows"] == result["profile"]["rows"]
     assert split["train_ids_sha256"] != split["test_ids_sha256"]
+    if model == "diabetes":  # regression: the target's distribution, no class balance
+        distribution = result["profile"]["target_distribution"]
+        assert result["profile"]["class_balance"] is None
+        assert distribution["count"] == result["profile"]["rows"] == 442
+        assert distribution["min"] == 25.0 and distribution["max"] == 346.0
+        assert distribution["zeros"] == 0
+        return
     balance = result["profile"]["class_balance"]
     assert sum(v["count"] for v in balance.values()) == result["profile"]["rows"]
 
@@ -194,7 +215,7 @@ def test_parquet_file_is_tested_like_csv(
 def test_unknown_model_is_refused(project_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A model without a pipeline spec is refused, listing the known ones."""
     code, _, err = _data_test(capsys, "fraud")
-    _assert_refused(code, err, "pipelines/fraud.yaml", "unknown model", "churn, digits")
+    _assert_refused(code, err, "pipelines/fraud.yaml", "unknown model", "churn, diabetes, digits")
 
 
 # -- schema failures ------------------------------------------------------------------

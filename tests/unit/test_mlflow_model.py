@@ -137,6 +137,38 @@ def test_a_planted_pickle_is_refused_even_with_a_matching_digest(
     assert not marker.exists()
 
 
+def test_a_bundle_naming_another_entrypoint_is_refused_before_import(
+    project: Project, tmp_path: Path
+) -> None:
+    """MLmodel records the spec's entrypoint; a bundle naming another module is refused by the
+    loader (MLmodel re-pinned to the altered bundle) and by register, before any import."""
+    from mlflow.models import Model
+
+    from modelops.bundle import BUNDLE_JSON
+
+    info = _prod(project, tmp_path)
+    root = _artifact(info)
+    assert Model.load(str(root / "MLmodel")).metadata["modelops"]["entrypoint"] == "models.toy"
+    meta_file = root / "data" / "bundle" / BUNDLE_JSON
+    meta = json.loads(meta_file.read_text())
+    meta_file.write_text(json.dumps({**meta, "entrypoint": "antigravity"}))
+    mlmodel = Model.load(str(root / "MLmodel"))
+    mlmodel.metadata["modelops"]["sha256"] = tree_digest(root / "data" / "bundle")
+    mlmodel.save(str(root / "MLmodel"))
+    with pytest.raises(IntegrityError, match="names the entrypoint 'antigravity'"):
+        _load(project)
+    assert "antigravity" not in sys.modules
+
+    before = [v.version for v in registry.list_versions(project, "toy")]
+    with pytest.raises(IntegrityError, match=r"the model's is 'models\.other'"):
+        registry.register_run(
+            project, "toy2", info.run_id, tags={"modelops.sha256": info.sha256},
+            entrypoint="models.other",
+        )  # fmt: skip
+    assert [v.version for v in registry.list_versions(project, "toy")] == before
+    assert "toy2" not in {m.name for m in registry.client(project).search_registered_models()}
+
+
 def test_a_pinned_digest_refuses_another_model(
     project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

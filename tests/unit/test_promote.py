@@ -174,12 +174,13 @@ def test_rollback_to_a_version_never_run_is_refused(
 
 
 def test_a_person_promoting_over_a_hold_lifts_it(project: Project, tmp_path: Path, capsys) -> None:
-    """A hand promotion into a held environment is allowed, drops the hold and says so in the PR."""
+    """A hand promotion with --release-hold lifts the hold and says so in the PR."""
     register_version(project, tmp_path, bias=0.6)
     _dev_v2_rolled_back_to_v1(project, tmp_path, "incident 42")
     commit(project, "rollback")
     capsys.readouterr()
-    assert modelops(project, "promote", "toy", "--to", "dev", "--version", "2") == 0
+    args = ("promote", "toy", "--to", "dev", "--version", "2")
+    assert modelops(project, *args, "--release-hold") == 0
     assert "lifts the hold" in capsys.readouterr().out
     manifest = load_manifest(project, "dev", "toy")
     assert manifest is not None and manifest.version == 2 and manifest.hold is None

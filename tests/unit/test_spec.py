@@ -30,7 +30,7 @@ def _refused(root: Path, model: str = "churn") -> InputError:
     return info.value
 
 
-@pytest.mark.parametrize("model", ["churn", "digits"])
+@pytest.mark.parametrize("model", ["churn", "digits", "diabetes"])
 def test_shipped_specs_load(model: str) -> None:
     """The example specs are valid and their gates are on computed metrics."""
     spec = load_pipeline(Project(REPO), model)
@@ -49,7 +49,7 @@ def test_digits_asks_for_a_gpu_with_fallbacks() -> None:
     assert compute.max_minutes == 30
 
 
-@pytest.mark.parametrize("model", ["churn", "digits"])
+@pytest.mark.parametrize("model", ["churn", "digits", "diabetes"])
 def test_specs_point_editors_at_the_schema(model: str) -> None:
     """Each spec's yaml-language-server comment names the schema file that exists."""
     first = (REPO / "pipelines" / f"{model}.yaml").read_text().splitlines()[0]
