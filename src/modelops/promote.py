@@ -163,7 +163,6 @@ def _version_doc(info: Any, promoted_from: str) -> dict[str, Any]:
         "model": info.model,
         "version": info.version,
         "model_uri": info.model_uri,
-        "artifact_uri": info.source,
         "sha256": info.sha256,
         "run_id": info.run_id,
         "source_commit": info.commit,
@@ -230,7 +229,8 @@ def _candidate(
         file=str(source.path),
         pinned_by=f"the '{previous}' manifest",
     )
-    doc = {k: v for k, v in source.raw.items() if k != "hold"}
+    # artifact_uri: older toolkits copied the store's machine-local location here; never commit it.
+    doc = {k: v for k, v in source.raw.items() if k not in ("hold", "artifact_uri")}
     doc.update(promoted_from=previous, promoted_at=now_iso())
     return doc, previous
 

@@ -181,3 +181,33 @@ def test_a_person_promoting_over_a_hold_lifts_it(project: Project, tmp_path: Pat
     assert "lifts the hold" in capsys.readouterr().out
     manifest = load_manifest(project, "dev", "toy")
     assert manifest is not None and manifest.version == 2 and manifest.hold is None
+
+
+def _local_paths(text: str, *roots: Path) -> list[str]:
+    """Pieces of `text` that name a file on this machine."""
+    found = [line for line in text.splitlines() if "file:" in line]
+    return found + [str(root) for root in roots if str(root) in text]
+
+
+def test_manifests_and_pr_bodies_hold_no_machine_local_path(
+    project: Project, tmp_path: Path
+) -> None:
+    """What promotion commits (manifests, PR body) names artifacts by registry URI, never a path."""
+    register_version(project, tmp_path)
+    roots = (tmp_path, project.state_dir, Path.home())
+    assert modelops(project, "promote", "toy", "--to", "dev") == 0
+    dev = project.manifest_path("dev", "toy")
+    assert "models:/toy/1" in dev.read_text()
+    assert _local_paths(dev.read_text(), *roots) == []
+    # An older toolkit wrote the store location into dev; promotion up must not carry it on.
+    dev.write_text(dev.read_text() + f"artifact_uri: {(tmp_path / 'mlartifacts').as_uri()}\n")
+    commit(project, "dev v1, as an older toolkit wrote it")
+    body = tmp_path / "pr.md"
+    assert modelops(project, "promote", "toy", "--to", "staging", "--pr-body", str(body)) == 0
+    commit(project, "staging v1")
+    assert modelops(project, "promote", "toy", "--to", "prod") == 0
+    for env in ("staging", "prod"):
+        text = project.manifest_path(env, "toy").read_text()
+        assert "models:/toy/1" in text
+        assert _local_paths(text, *roots) == [], env
+    assert _local_paths(body.read_text(), *roots) == []
