@@ -23,6 +23,7 @@ from modelops.errors import InputError, PromotionError, SpecError
 from modelops.fsutil import atomic_write_text, dump_yaml
 from modelops.project import ENVIRONMENTS, Project
 from modelops.results import CommandResult
+from modelops.schemaversion import SCHEMA_VERSION
 from modelops.spec import (
     EnvironmentSpec,
     Manifest,
@@ -160,6 +161,7 @@ def _check_gates(spec: PipelineSpec, metrics: dict[str, float], where: str) -> N
 
 def _version_doc(info: Any, promoted_from: str) -> dict[str, Any]:
     return {
+        "schema_version": SCHEMA_VERSION,
         "model": info.model,
         "version": info.version,
         "model_uri": info.model_uri,
@@ -230,7 +232,8 @@ def _candidate(
         pinned_by=f"the '{previous}' manifest",
     )
     # artifact_uri: older toolkits copied the store's machine-local location here; never commit it.
-    doc = {k: v for k, v in source.raw.items() if k not in ("hold", "artifact_uri")}
+    doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
+    doc.update((k, v) for k, v in source.raw.items() if k not in ("hold", "artifact_uri"))
     doc.update(promoted_from=previous, promoted_at=now_iso())
     return doc, previous
 

@@ -18,6 +18,7 @@ from typing import Any
 from modelops.errors import InputError, SpecError
 from modelops.fsutil import read_yaml
 from modelops.project import Project
+from modelops.schemaversion import check_schema_version
 
 HIGHER_IS_BETTER = {
     "roc_auc": True,
@@ -66,7 +67,9 @@ class _Unsupported(Exception):
 
 Check = Callable[[Any], bool]
 # Keywords that only annotate (no format checker is used, so `format` is one too).
-_ANNOTATIONS = frozenset({"$schema", "$id", "title", "description", "format", "default"})
+_ANNOTATIONS = frozenset(
+    {"$schema", "$id", "title", "description", "format", "default", "examples", "deprecated"}
+)
 _TYPES: dict[str, Check] = {
     "object": lambda v: isinstance(v, dict),
     "array": lambda v: isinstance(v, list),
@@ -203,6 +206,7 @@ def validate_document(document: Any, schema_name: str, file: Path) -> dict[str, 
             file=file,
             hint=f"see the {schema_name} schema: {schema_path(schema_name)}",
         )
+    check_schema_version(document, file, schema_name)
     if conforms(document, schema_name):
         return document
     from jsonschema.exceptions import best_match
