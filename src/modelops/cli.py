@@ -246,6 +246,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", type=_path, required=True, help="recent data (CSV or Parquet)")
 
     p = command(
+        "new",
+        "modelops.scaffold:cli_new",
+        "write a new model from a template: package under src/models/NAME, pandera schema, "
+        "spec pipelines/NAME.yaml and sample data, ready for validate, data-test and train",
+    )
+    p.add_argument("name", metavar="NAME", help="model name: lower case, digits and _")
+    p.add_argument(
+        "--template",
+        default="sklearn-classifier",
+        choices=("sklearn-classifier", "sklearn-regressor", "torch-classifier"),
+        help="what to start from (default: sklearn-classifier)",
+    )
+    p.add_argument(
+        "--owner", default="@ml-team", help="team or person accountable (default: @ml-team)"
+    )
+
+    p = command(
         "demo",
         "modelops.demo:cli_demo",
         "run the whole loop on the example models in a scratch copy of the project",
