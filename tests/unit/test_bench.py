@@ -1,9 +1,9 @@
-"""Smoke tests of the benchmarks: they import, and a tiny quick run writes its table. No timings."""
+"""Smoke tests of the benchmarks: they import and read act logs. No timings (the quick run of a
+figure is in tests/examples, it trains the digits example)."""
 
 from __future__ import annotations
 
 import importlib
-import subprocess
 import sys
 from pathlib import Path
 
@@ -36,19 +36,3 @@ def test_act_job_spans_are_read_from_json_log_lines() -> None:
         ]
     )
     assert job_spans(log) == {"train": 3.0, "checks": 0.0}
-
-
-def test_quick_run_prints_the_table_and_writes_the_machine(tmp_path: Path) -> None:
-    """A quick run of one figure exits 0 and writes its table with the machine it ran on."""
-    output = tmp_path / "RESULTS.md"
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "run.py"), "--quick", "--only", "gpu_training",
-         "--output", str(output), "--out-dir", str(tmp_path / "out")],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    text = output.read_text()
-    assert "| 6 GPU training |" in proc.stdout
-    for field in ("- CPU:", "- RAM:", "- Python:", "- OS:", "- Date:", "Quick run"):
-        assert field in text
-    assert "samples/s on cpu" in text
