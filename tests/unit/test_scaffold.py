@@ -112,6 +112,7 @@ def test_bad_name_is_refused_and_nothing_written(
     err = capsys.readouterr().err
     assert "field 'NAME'" in err and "not a valid model name" in err
     assert _tree(fork) == before
+    assert not (fork / ".modelops").exists(), "not even a result file"
 
 
 def test_unknown_template_is_refused_and_nothing_written(
