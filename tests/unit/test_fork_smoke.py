@@ -17,6 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 SUBSET = (
     "tests/unit/test_spec.py",
     "tests/unit/test_promote.py",
+    "tests/unit/test_deploy.py",
     "tests/unit/test_demo.py",
     "tests/unit/test_schemadoc.py",
     "tests/examples",
