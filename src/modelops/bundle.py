@@ -14,10 +14,8 @@ that holds a pickle is refused when written and when loaded.
 
 from __future__ import annotations
 
-import importlib.abc
 import json
 import math
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -39,37 +37,6 @@ BUNDLE_FORMAT_VERSION = 1
 _PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".pt", ".pth", ".ckpt")
 # A pickle stream with protocol >= 2 starts with PROTO (0x80) and its version byte.
 _PICKLE_MAGIC = tuple(bytes([0x80, proto]) for proto in range(2, 6))
-
-
-class _HideTorch(importlib.abc.MetaPathFinder):
-    """An import hook under which `import torch` fails as if torch were not installed."""
-
-    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> None:
-        if fullname == "torch" or fullname.startswith("torch."):
-            raise ModuleNotFoundError("torch is hidden while skops.io loads", name=fullname)
-
-
-def import_skops_io() -> ModuleType:
-    """`skops.io`, imported without dragging in torch when nothing has loaded torch yet.
-
-    skops lists scikit-learn's estimators when it is imported (`all_estimators`), and
-    that package walk imports `sklearn.externals.array_api_compat.torch` (so all of
-    torch: about 2 s and 800 modules) before it drops `externals` from the list.
-    With torch hidden for that one import the walk skips the package; the trusted
-    list is the same (no estimator lives under `externals`) and torch imports
-    normally afterwards. A scikit-learn model's save and load call this instead of
-    `import skops.io`.
-    """
-    if "skops.io" not in sys.modules:
-        hook = None if "torch" in sys.modules else _HideTorch()
-        if hook:
-            sys.meta_path.insert(0, hook)
-        try:
-            import skops.io  # noqa: F401
-        finally:
-            if hook:
-                sys.meta_path.remove(hook)
-    return sys.modules["skops.io"]
 
 
 def pickle_files(directory: Path) -> list[str]:

@@ -16,7 +16,6 @@ from git costs registry requests. `--verify` re-hashes every stored bundle inste
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -277,16 +276,36 @@ def _report(
     }
 
 
-def cli_deploy(project: Project, args: argparse.Namespace) -> CommandResult:
-    outcome = deploy(project, args.env, dry_run=args.dry_run, verify=getattr(args, "verify", False))
-    env = args.env
+@dataclass
+class DeployResult(CommandResult):
+    """What `deploy_environment` did (or planned): the changes and the store."""
+
+    @property
+    def todo(self) -> int:
+        return int(self.data["todo"])
+
+
+@dataclass
+class StatusResult(CommandResult):
+    """`environment_status`: one row per model and environment; `in_sync` if none drifted."""
+
+    @property
+    def in_sync(self) -> bool:
+        return bool(self.data["in_sync"])
+
+
+def deploy_environment(
+    project: Project, env: str, *, dry_run: bool = False, verify: bool = False
+) -> DeployResult:
+    """Reconcile ENV with git (see the module); `dry_run` plans only, `verify` re-hashes all."""
+    outcome = deploy(project, env, dry_run=dry_run, verify=verify)
     if outcome["todo"] == 0:
         head = f"{env}: nothing to do; the store ({outcome['store']}) matches git"
     elif outcome["dry_run"]:
         head = f"{env}: plan ({outcome['todo']} change(s)); dry run, nothing written"
     else:
         head = f"{env}: deployed ({outcome['todo']} change(s)) to {outcome['store']}"
-    return CommandResult(
+    return DeployResult(
         command="deploy", subject=env, data=outcome, summary=[head, *outcome["lines"]]
     )
 
@@ -331,9 +350,12 @@ def status(project: Project, envs: list[str], *, verify: bool = False) -> list[d
     return rows
 
 
-def cli_status(project: Project, args: argparse.Namespace) -> CommandResult:
-    envs = [args.env] if args.env else list(ENVIRONMENTS)
-    rows = status(project, envs, verify=getattr(args, "verify", False))
+def environment_status(
+    project: Project, env: str | None = None, *, verify: bool = False
+) -> StatusResult:
+    """Models × environments (ENV, or all): the version git wants, live, and the alias."""
+    envs = [env] if env else list(ENVIRONMENTS)
+    rows = status(project, envs, verify=verify)
 
     def v(value: Any) -> str:
         return "—" if value is None else f"v{value}"
@@ -355,9 +377,9 @@ def cli_status(project: Project, args: argparse.Namespace) -> CommandResult:
             f"{len(drifted)} model/environment pair(s) differ from git; "
             "`modelops deploy ENV` repairs them"
         )
-    return CommandResult(
+    return StatusResult(
         command="status",
-        subject=args.env or "all",
+        subject=env or "all",
         data={"rows": rows, "in_sync": not drifted},
         summary=lines,
     )

@@ -16,9 +16,9 @@ the command then writes its report and exits 3.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -228,17 +228,30 @@ def check_drift(project: Project, model: str, env: str, source: Path) -> dict[st
     }
 
 
-def cli_drift(project: Project, args: argparse.Namespace) -> CommandResult:
-    report = check_drift(project, args.model, args.env, args.input)
-    folder = project.state_dir / "reports" / args.model
-    md_path = folder / f"drift-{args.env}.md"
-    json_path = folder / f"drift-{args.env}.json"
+@dataclass
+class DriftResult(CommandResult):
+    """What `drift_report` found: per-feature statistics, `drift`, and the report path."""
+
+    @property
+    def drift(self) -> bool:
+        return bool(self.data["drift"])
+
+
+def drift_report(project: Project, model: str, env: str, recent: Path) -> DriftResult:
+    """Compare `recent` data with MODEL's training reference in ENV and write the drift report.
+
+    Drift is not an error: the result's `drift` is true and its `exit_code` 3.
+    """
+    report = check_drift(project, model, env, recent)
+    folder = project.state_dir / "reports" / model
+    md_path = folder / f"drift-{env}.md"
+    json_path = folder / f"drift-{env}.json"
     atomic_write_text(json_path, json.dumps(report, indent=2, sort_keys=True) + "\n")
     atomic_write_text(md_path, render_markdown(report))
     report["report"] = project.relative(md_path)
     worst = sorted(report["features"], key=lambda r: -r["statistic"])
     summary = [
-        f"{args.model} in {args.env}: "
+        f"{model} in {env}: "
         + ("drift detected" if report["drift"] else "no drift")
         + f" ({report['drifted']}/{len(worst)} feature(s) past {worst[0]['threshold']})",
         *(
@@ -248,9 +261,9 @@ def cli_drift(project: Project, args: argparse.Namespace) -> CommandResult:
         ),
         f"report: {report['report']}",
     ]
-    return CommandResult(
+    return DriftResult(
         command="drift",
-        subject=args.model,
+        subject=model,
         data=report,
         summary=summary,
         exit_code=3 if report["drift"] else 0,

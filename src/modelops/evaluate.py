@@ -9,83 +9,24 @@ gates decide, and the result says so.
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from modelops import bundle, registry
+from modelops.data.read import frame_digest, load_data
+from modelops.data.split import split
 from modelops.errors import GateFailure, InputError
+from modelops.metrics import compute_metrics, probabilities
 from modelops.project import Project
 from modelops.results import CommandResult, read_result
 from modelops.spec import HIGHER_IS_BETTER, Gate, PipelineSpec, load_manifest, load_pipeline
 
 if TYPE_CHECKING:
-    import numpy as np
     import pandas as pd
 
 ROC_POINTS = 101  # enough for a smooth curve, small enough for a JSON result
-
-
-def probabilities(predictions: pd.DataFrame, classes: list[Any]) -> np.ndarray:
-    """The `proba_<label>` columns in class order, as an (n, k) array."""
-    missing = [f"proba_{c}" for c in classes if f"proba_{c}" not in predictions.columns]
-    if missing:
-        raise InputError(
-            f"predict() returned no column(s) {missing}",
-            field="predict",
-            hint="predict returns `prediction` and one `proba_<label>` column per class",
-        )
-    proba: np.ndarray = predictions[[f"proba_{c}" for c in classes]].to_numpy(dtype="float64")
-    return proba
-
-
-def compute_metrics(
-    task: str,
-    names: tuple[str, ...],
-    y_true: pd.Series,
-    predictions: pd.DataFrame,
-    classes: list[Any],
-) -> dict[str, float]:
-    """The named metrics; binary tasks treat the last (sorted) class as positive."""
-    import numpy as np
-    from sklearn import metrics as skm
-
-    proba = probabilities(predictions, classes)
-    y_pred = predictions["prediction"].to_numpy()
-    y = y_true.to_numpy()
-    binary = task == "binary_classification"
-    positive = classes[-1]
-    average = "binary" if binary else "macro"
-    kwargs: dict[str, Any] = {"pos_label": positive} if binary else {"labels": classes}
-    out: dict[str, float] = {}
-    for name in names:
-        if name == "accuracy":
-            value = skm.accuracy_score(y, y_pred)
-        elif name == "roc_auc":
-            value = (
-                skm.roc_auc_score(y == positive, proba[:, -1])
-                if binary
-                else skm.roc_auc_score(y, proba, multi_class="ovr", labels=classes)
-            )
-        elif name in ("f1", "precision", "recall"):
-            fn = {"f1": skm.f1_score, "precision": skm.precision_score, "recall": skm.recall_score}[
-                name
-            ]
-            value = fn(y, y_pred, average=average, zero_division=0, **kwargs)
-        elif name == "log_loss":
-            value = skm.log_loss(y, np.clip(proba, 1e-15, 1.0), labels=classes)
-        elif name == "brier":
-            onehot = (y[:, None] == np.asarray(classes)[None, :]).astype("float64")
-            value = (
-                float(np.mean((proba[:, -1] - onehot[:, -1]) ** 2))
-                if binary
-                else float(np.mean(np.sum((proba - onehot) ** 2, axis=1)))
-            )
-        else:  # the schema's enum keeps this unreachable
-            raise InputError(f"unknown metric '{name}'", field="evaluate.metrics")
-        out[name] = round(float(value), 6)
-    return out
 
 
 def check_gates(
@@ -198,16 +139,31 @@ def _digest_ok(directory: Path, expected: str) -> bool:
     return tree_digest(directory) == expected
 
 
-def cli_evaluate(project: Project, args: argparse.Namespace) -> CommandResult:
-    """Score the trained bundle, check every gate, compare with the prod champion."""
-    from modelops import data
-    from modelops.train import frame_digest, load_data
+@dataclass
+class EvaluateResult(CommandResult):
+    """What `evaluate_model` found: metrics, champion, gate rows, `passed`, plot data."""
 
-    spec = load_pipeline(project, args.model)
+    @property
+    def passed(self) -> bool:
+        """Every gate passed (else `error` is the GateFailure and `exit_code` 1)."""
+        return bool(self.data["passed"])
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return dict(self.data["metrics"])
+
+    @property
+    def gates(self) -> list[dict[str, Any]]:
+        return list(self.data["gates"])
+
+
+def evaluate_model(project: Project, model: str) -> EvaluateResult:
+    """Score MODEL's trained bundle, check every gate, compare with the prod champion."""
+    spec = load_pipeline(project, model)
     trained = read_result(project, spec.name, "train", needed_by="evaluate")
     module, model, meta = bundle.load_verified(project, Path(trained["bundle"]), trained["sha256"])
     frame, _ = load_data(project, spec)
-    _, test = data.split(spec, frame)
+    _, test = split(spec, frame)
     split_digest = frame_digest(test)
     if split_digest != trained.get("test_split_sha256"):
         raise InputError(
@@ -252,6 +208,6 @@ def cli_evaluate(project: Project, args: argparse.Namespace) -> CommandResult:
         )
     else:
         summary.append(f"  all {len(gates)} gate(s) passed")
-    return CommandResult(
+    return EvaluateResult(
         "evaluate", spec.name, payload, summary, exit_code=1 if failed else 0, error=error
     )

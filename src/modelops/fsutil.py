@@ -97,66 +97,16 @@ def read_text(path: Path, *, what: str = "file") -> str:
         ) from None
 
 
-_STR, _SEQ, _MAP, _MERGE = (f"tag:yaml.org,2002:{t}" for t in ("str", "seq", "map", "merge"))
-
-
-class _Unusual(Exception):
-    """An alias, merge key or explicit tag: build this document the standard way."""
-
-
 def _load_yaml(text: str) -> Any:
-    """`yaml.safe_load` with libyaml's parser when PyYAML has it, and a lean builder.
-
-    libyaml parses about eight times faster than the pure-Python parser; building
-    plain dicts, lists and strings directly (instead of through the generic
-    constructor's per-node dispatch) takes another third off, which matters when
-    `validate` reads thousands of specs and manifests. Every other scalar (int,
-    float, bool, null, timestamp) still goes through PyYAML's safe constructor,
-    and a document with anything unusual (an alias, a `<<` merge, a custom tag,
-    a key that cannot be a dict key) is built entirely the standard way, so the
-    result is always what `yaml.safe_load` returns.
-    """
+    """`yaml.safe_load` with libyaml's C parser when PyYAML was built with it."""
     import yaml
 
-    loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    loader = loader_class(text)
-    try:
-        node = loader.get_single_node()
-        seen: set[int] = set()
-
-        def build(node: Any) -> Any:
-            if id(node) in seen:  # an alias: shared (maybe recursive) structure
-                raise _Unusual
-            seen.add(id(node))
-            kind = type(node)
-            if kind is yaml.ScalarNode:
-                return node.value if node.tag == _STR else loader.construct_object(node, deep=True)
-            if kind is yaml.SequenceNode and node.tag == _SEQ:
-                return [build(item) for item in node.value]
-            if kind is yaml.MappingNode and node.tag == _MAP:
-                mapping = {}
-                for key_node, value_node in node.value:
-                    if key_node.tag == _MERGE:
-                        raise _Unusual
-                    key = build(key_node)
-                    if not isinstance(key, str | int | float | bool | None):
-                        raise _Unusual  # e.g. a list: the standard error names the line
-                    mapping[key] = build(value_node)
-                return mapping
-            raise _Unusual
-
-        if node is None:
-            return None
-        try:
-            return build(node)
-        except _Unusual:
-            return yaml.load(text, Loader=loader_class)  # noqa: S506 - a safe loader
-    finally:
-        loader.dispose()
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
 
 
 def read_yaml(path: Path, *, what: str = "YAML file") -> Any:
-    """Parse a YAML file as `yaml.safe_load` would; a syntax error names the file and line."""
+    """Parse a YAML file safely; a syntax error names the file and line."""
     import yaml
 
     text = read_text(path, what=what)

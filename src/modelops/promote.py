@@ -11,7 +11,6 @@ Rules (docs/promotion.md):
 
 from __future__ import annotations
 
-import argparse
 import getpass
 import os
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from modelops.errors import InputError, PromotionError, SpecError
-from modelops.fsutil import atomic_write_text, dump_yaml
+from modelops.fsutil import atomic_write_text, dump_yaml, read_text
 from modelops.project import ENVIRONMENTS, Project
 from modelops.results import CommandResult
 from modelops.schemaversion import SCHEMA_VERSION
@@ -44,11 +43,9 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def is_automated(args: argparse.Namespace) -> bool:
-    """Automation (a bot or workflow) rather than a person: --automated or MODELOPS_AUTOMATION."""
-    return bool(getattr(args, "automated", False)) or (
-        os.environ.get("MODELOPS_AUTOMATION", "").lower() == "true"
-    )
+def is_automated(flag: bool = False) -> bool:
+    """Automation (a bot or workflow) rather than a person: `flag` or MODELOPS_AUTOMATION."""
+    return flag or (os.environ.get("MODELOPS_AUTOMATION", "").lower() == "true")
 
 
 def actor() -> str:
@@ -238,21 +235,20 @@ def _candidate(
     return doc, previous
 
 
-def _codeowners(project: Project, env: str) -> list[str]:
-    """Owners of environments/<env>/ in CODEOWNERS (the last matching rule wins, as on GitHub)."""
-    for path in (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS"):
-        file = project.root / path
-        if not file.is_file():
-            continue
-        owners: list[str] = []
-        for line in file.read_text(encoding="utf-8").splitlines():
-            parts = line.split("#", 1)[0].split()
-            if len(parts) < 2:
-                continue
-            pattern = parts[0].strip("/").rstrip("*").rstrip("/")
-            if pattern in ("", "environments", f"environments/{env}"):
-                owners = parts[1:]
-        return owners
+def _codeowners(project: Project, path: str) -> list[str]:
+    """Owners of `path` (project-relative, POSIX) in CODEOWNERS, with GitHub's rules.
+
+    GitHub reads the first of .github/, the root and docs/ that holds a CODEOWNERS
+    file; its last matching line wins. The `codeowners` package implements both the
+    pattern syntax and that rule.
+    """
+    from codeowners import CodeOwners
+
+    for name in (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS"):
+        file = project.root / name
+        if file.is_file():
+            text = read_text(file, what="CODEOWNERS file")
+            return [owner for _kind, owner in CodeOwners(text).of(path)]
     return []
 
 
@@ -295,7 +291,7 @@ def pr_text(
             f"⚠️ This lifts the hold placed by {hold.get('by', '?')} at {hold.get('at', '?')}: "
             f"{hold.get('reason')}",
         ]
-    approvers = list(dict.fromkeys([*target.approvers, *_codeowners(project, env)]))
+    approvers = list(dict.fromkeys([*target.approvers, *_codeowners(project, rel)]))
     who = ", ".join(approvers) if approvers else "anyone with write access"
     lines += [
         "",
@@ -357,15 +353,49 @@ def promote(
     return {**result, "changed": True, "title": title, "body": body}
 
 
-def cli_promote(project: Project, args: argparse.Namespace) -> CommandResult:
-    outcome = promote(
-        project,
-        args.model,
-        args.to,
-        version=args.model_version,
-        automated=is_automated(args),
-    )
-    model, env = args.model, args.to
+@dataclass
+class PromoteResult(CommandResult):
+    """What `promote_model` wrote: the manifest, versions, and the PR title and body."""
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.data["changed"])
+
+
+@dataclass
+class HistoryResult(CommandResult):
+    """`model_history`: one entry per manifest change in git, newest first."""
+
+    @property
+    def entries(self) -> list[dict[str, Any]]:
+        return list(self.data["entries"])
+
+
+@dataclass
+class RollbackResult(CommandResult):
+    """What `rollback_model` wrote: the manifest and its hold."""
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.data["changed"])
+
+
+def promote_model(
+    project: Project,
+    model: str,
+    to: str,
+    *,
+    version: int | None = None,
+    pr_body: Path | None = None,
+    automated: bool = False,
+) -> PromoteResult:
+    """Write MODEL's manifest one stage up into `to`; the result holds the PR title and body.
+
+    `version` picks the registry version (only into dev); `pr_body` also writes the body
+    there; `automated` (or MODELOPS_AUTOMATION=true) applies the automation rules.
+    """
+    outcome = promote(project, model, to, version=version, automated=is_automated(automated))
+    env = to
     if not outcome["changed"]:
         summary = [
             f"{model}: '{env}' already runs version {outcome['version']} "
@@ -380,20 +410,21 @@ def cli_promote(project: Project, args: argparse.Namespace) -> CommandResult:
             "",
             outcome["body"],
         ]
-        if args.pr_body:
-            atomic_write_text(args.pr_body, outcome["body"])
-            summary.append(f"PR body written to {args.pr_body}")
-    return CommandResult(command="promote", subject=model, data=outcome, summary=summary)
+        if pr_body:
+            atomic_write_text(pr_body, outcome["body"])
+            summary.append(f"PR body written to {pr_body}")
+    return PromoteResult(command="promote", subject=model, data=outcome, summary=summary)
 
 
 # -- history and rollback ---------------------------------------------------
 
 
-def cli_history(project: Project, args: argparse.Namespace) -> CommandResult:
-    load_pipeline(project, args.model)
-    entries = manifest_history(project, args.env, args.model)
+def model_history(project: Project, model: str, env: str) -> HistoryResult:
+    """MODEL's manifest changes in ENV from git history, newest first."""
+    load_pipeline(project, model)
+    entries = manifest_history(project, env, model)
     rows = [e.as_dict() for e in entries]
-    summary = [f"{args.model} in {args.env}: {len(rows)} change(s) in git, newest first"]
+    summary = [f"{model} in {env}: {len(rows)} change(s) in git, newest first"]
     if rows:
         summary.append(f"{'commit':<12} {'date':<25} {'version':>7}  {'sha256':<12}  author / note")
     for row in rows:
@@ -403,10 +434,10 @@ def cli_history(project: Project, args: argparse.Namespace) -> CommandResult:
             f"{row['commit'][:12]:<12} {row['date']:<25} {version:>7}  "
             f"{(row['sha256'] or '')[:12]:<12}  {note}"
         )
-    return CommandResult(
+    return HistoryResult(
         command="history",
-        subject=args.model,
-        data={"model": args.model, "env": args.env, "entries": rows},
+        subject=model,
+        data={"model": model, "env": env, "entries": rows},
         summary=summary,
     )
 
@@ -455,17 +486,20 @@ def rollback(
     }
 
 
-def cli_rollback(project: Project, args: argparse.Namespace) -> CommandResult:
-    if not args.reason.strip():
+def rollback_model(
+    project: Project, model: str, env: str, to_version: int, reason: str
+) -> RollbackResult:
+    """Write the manifest of an earlier version of MODEL in ENV and place a hold with `reason`."""
+    if not reason.strip():
         raise InputError("a rollback needs a reason", field="--reason")
-    outcome = rollback(project, args.model, args.env, args.to_version, args.reason)
+    outcome = rollback(project, model, env, to_version, reason)
     if not outcome["changed"]:
-        summary = [f"{args.model}: '{args.env}' is already held at version {args.to_version}"]
+        summary = [f"{model}: '{env}' is already held at version {to_version}"]
     else:
         summary = [
-            f"{args.model}: wrote {outcome['manifest']} (version "
-            f"{outcome['previous_version'] or '—'} → {args.to_version}) with a hold: {args.reason}",
-            f"commit it, then `modelops deploy {args.env}`; automated promotion into "
-            f"'{args.env}' pauses until a person removes the hold",
+            f"{model}: wrote {outcome['manifest']} (version "
+            f"{outcome['previous_version'] or '—'} → {to_version}) with a hold: {reason}",
+            f"commit it, then `modelops deploy {env}`; automated promotion into "
+            f"'{env}' pauses until a person removes the hold",
         ]
-    return CommandResult(command="rollback", subject=args.model, data=outcome, summary=summary)
+    return RollbackResult(command="rollback", subject=model, data=outcome, summary=summary)

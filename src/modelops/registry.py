@@ -7,14 +7,13 @@ become `ServiceError` (exit 4); an unknown model or version is a `PromotionError
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -232,14 +231,9 @@ def all_aliases(project: Project) -> dict[str, dict[str, int]]:
     """Every registered model's aliases in one batched read: {model: {alias: version}}.
 
     `status` and `deploy` compare every model with git; asking per model would be one
-    request each. On a sqlite store, the aliases are one read-only SQL query on MLflow's own
-    table, which also spares the 2-4 s `import mlflow`; with a server (or a database
-    whose schema this query does not know) it is MlflowClient.search_registered_models,
-    paged, 1000 models a request.
+    request each. MlflowClient.search_registered_models returns each model with its
+    aliases, 1000 models a page.
     """
-    found = _sqlite_aliases(project)
-    if found is not None:
-        return found
     with mlflow_errors("read the registry aliases"):
         mc = client(project)
         aliases: dict[str, dict[str, int]] = {}
@@ -251,30 +245,6 @@ def all_aliases(project: Project) -> dict[str, dict[str, int]]:
             token = page.token
             if not token:
                 return aliases
-
-
-def _sqlite_aliases(project: Project) -> dict[str, dict[str, int]] | None:
-    """The embedded registry's aliases by SQL; None when the query cannot answer."""
-    import sqlite3
-
-    uri = project.tracking_uri()
-    if not uri.startswith("sqlite:///"):
-        return None
-    path = Path(uri[len("sqlite:///") :])
-    if not path.is_file():
-        return {}  # nothing was ever registered
-    try:
-        # Read-only: this never creates, migrates or locks the database for writing.
-        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)) as db:
-            rows = db.execute(
-                "SELECT name, alias, version FROM registered_model_aliases"
-            ).fetchall()
-    except sqlite3.Error:
-        return None  # an older or newer schema: ask MLflow instead
-    aliases: dict[str, dict[str, int]] = {}
-    for name, alias, version in rows:
-        aliases.setdefault(str(name), {})[str(alias)] = int(version)
-    return aliases
 
 
 def set_alias(project: Project, model: str, alias: str, version: int) -> None:
@@ -325,11 +295,23 @@ def download_bundle(project: Project, model: str, version: int, dest: Path) -> P
 # -- modelops register ----------------------------------------------------
 
 
-def cli_register(project: Project, args: argparse.Namespace) -> CommandResult:
+@dataclass
+class RegisterResult(CommandResult):
+    """The model version `register_model` registered (or found already registered)."""
+
+    @property
+    def version(self) -> int:
+        return int(self.data["version"])
+
+    @property
+    def created(self) -> bool:
+        return bool(self.data["created"])
+
+
+def register_model(project: Project, model: str) -> RegisterResult:
     """Register the evaluated run as a new model version (refused unless every gate passed)."""
     from modelops.spec import load_pipeline
 
-    model = args.model
     spec = load_pipeline(project, model)
     train = read_result(project, model, "train", needed_by="register")
     evaluation = read_result(project, model, "evaluate", needed_by="register")
@@ -359,7 +341,7 @@ def cli_register(project: Project, args: argparse.Namespace) -> CommandResult:
     info = register_run(project, model, train["run_id"], tags=tags)
     created = info.version not in before
     verb = "registered" if created else "already registered as"
-    return CommandResult(
+    return RegisterResult(
         command="register",
         subject=model,
         data={

@@ -9,12 +9,12 @@ PNGs (no timestamps anywhere), so re-running a job does not churn the PR comment
 
 from __future__ import annotations
 
-import argparse
 import html
 import io
 import json
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -335,18 +335,34 @@ def _optional(project: Project, model: str, command: str) -> dict[str, Any] | No
     return read_result(project, model, command, needed_by="report")
 
 
-def cli_report(project: Project, args: argparse.Namespace) -> CommandResult:
-    """Write report.md, its PNGs and report.json for MODEL from the earlier results."""
+@dataclass
+class ReportResult(CommandResult):
+    """What `write_report` wrote: the report path, its plots, and whether every gate passed."""
+
+    @property
+    def report(self) -> Path:
+        return Path(self.data["report"])
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.data["passed"])
+
+
+def write_report(project: Project, model: str, *, output: Path | None = None) -> ReportResult:
+    """Write report.md, its PNGs and report.json for MODEL from the earlier results.
+
+    `output` is the report folder (default: `.modelops/reports/MODEL`).
+    """
     from modelops.spec import load_pipeline
 
-    spec = load_pipeline(project, args.model)
+    spec = load_pipeline(project, model)
     trained = read_result(project, spec.name, "train", needed_by="report")
     evaluation = read_result(project, spec.name, "evaluate", needed_by="report")
     data_test = _optional(project, spec.name, "data-test")
     registered = _optional(project, spec.name, "register")
     if registered and registered.get("run_id") != trained.get("run_id"):
         registered = None  # an earlier run's registration says nothing about this one
-    output: Path = args.output or project.state_dir / "reports" / spec.name
+    output = output or project.state_dir / "reports" / spec.name
     pngs = render_plots(evaluation)
     budget = {"max_minutes": spec.compute.max_minutes, "max_cost_usd": spec.compute.max_cost_usd}
     markdown = render_markdown(
@@ -371,6 +387,6 @@ def cli_report(project: Project, args: argparse.Namespace) -> CommandResult:
     }
     # Paths inside the folder are relative, so the folder is identical wherever it is written.
     atomic_write_json(output / "report.json", {**summary, "report": report_path.name})
-    return CommandResult(
+    return ReportResult(
         "report", spec.name, summary, [f"{spec.name}: report at {project.relative(report_path)}"]
     )

@@ -9,7 +9,6 @@ schema: a refused name, template or spec leaves the project as it was.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import keyword
@@ -132,8 +131,30 @@ def planned_files(project: Project, name: str) -> dict[str, Path]:
     }
 
 
-def new_model(project: Project, name: str, template: str, *, owner: str = "@ml-team") -> list[str]:
-    """Write model `name` from `template`; return the files written, project-relative."""
+class NewResult(CommandResult):
+    """The model `new_model` wrote: its name, template and files (project-relative)."""
+
+    @property
+    def model(self) -> str:
+        return str(self.data["model"])
+
+    @property
+    def files(self) -> list[str]:
+        return [str(f) for f in self.data["files"]]
+
+
+def new_model(
+    project: Project,
+    name: str,
+    template: str = "sklearn-classifier",
+    *,
+    owner: str = "@ml-team",
+) -> NewResult:
+    """Write model `name` from `template`: package, pandera schema, spec and sample data.
+
+    Refused (InputError, exit 2) with nothing written for a bad name or template, a
+    model that already exists, or a template whose spec this toolkit's schema refuses.
+    """
     check_name(name)
     if template not in TEMPLATES:
         raise InputError(
@@ -171,7 +192,17 @@ def new_model(project: Project, name: str, template: str, *, owner: str = "@ml-t
         ),
         Path("spec"): spec_text,
     }
-    return _write_all(project, targets, files)
+    written = _write_all(project, targets, files)
+    summary = [f"{name}: wrote {len(written)} files from the {template} template", ""]
+    summary += [f"  {path}" for path in written]
+    summary += ["", "next:"]
+    summary += [f"  modelops {step} {name}" for step in ("validate", "data-test", "train")]
+    return NewResult(
+        command="new",
+        subject=name,
+        data={"model": name, "template": template, "files": written},
+        summary=summary,
+    )
 
 
 def _write_all(project: Project, targets: dict[str, Path], files: dict[Path, str]) -> list[str]:
@@ -205,17 +236,3 @@ def _write_all(project: Project, targets: dict[str, Path], files: dict[Path, str
         shutil.rmtree(staging, ignore_errors=True)
     written = [f for p in moved for f in ([p] if p.is_file() else p.rglob("*")) if f.is_file()]
     return sorted(project.relative(f) for f in written)
-
-
-def cli_new(project: Project, args: argparse.Namespace) -> CommandResult:
-    written = new_model(project, args.name, args.template, owner=args.owner)
-    summary = [f"{args.name}: wrote {len(written)} files from the {args.template} template", ""]
-    summary += [f"  {path}" for path in written]
-    summary += ["", "next:"]
-    summary += [f"  modelops {step} {args.name}" for step in ("validate", "data-test", "train")]
-    return CommandResult(
-        command="new",
-        subject=args.name,
-        data={"model": args.name, "template": args.template, "files": written},
-        summary=summary,
-    )

@@ -10,10 +10,10 @@ chunk succeeded. Memory stays flat in the size of the input.
 
 from __future__ import annotations
 
-import argparse
 import os
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -210,15 +210,33 @@ def predict_file(
     }
 
 
-def cli_predict(project: Project, args: argparse.Namespace) -> CommandResult:
-    outcome = predict_file(project, args.model, args.env, args.input, args.output, args.chunk_size)
-    return CommandResult(
+@dataclass
+class PredictResult(CommandResult):
+    """What `predict_batch` scored: rows, the version and its verified sha256."""
+
+    @property
+    def rows(self) -> int:
+        return int(self.data["rows"])
+
+
+def predict_batch(
+    project: Project,
+    model: str,
+    env: str,
+    input_path: Path,
+    output_path: Path,
+    *,
+    chunk_size: int = 100_000,
+) -> PredictResult:
+    """Score `input_path` with the model live in ENV (digest verified) into `output_path`."""
+    outcome = predict_file(project, model, env, input_path, output_path, chunk_size)
+    return PredictResult(
         command="predict",
-        subject=args.model,
+        subject=model,
         data=outcome,
         summary=[
-            f"{args.model}: scored {outcome['rows']} row(s) with v{outcome['version']} from "
-            f"{args.env} (sha256 {outcome['sha256'][:12]} verified) → {args.output}"
+            f"{model}: scored {outcome['rows']} row(s) with v{outcome['version']} from "
+            f"{env} (sha256 {outcome['sha256'][:12]} verified) → {output_path}"
         ],
     )
 

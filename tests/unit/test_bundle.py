@@ -116,26 +116,3 @@ def test_existing_folder_is_not_overwritten(toy, tmp_path: Path) -> None:
     (tmp_path / "b").mkdir()
     with pytest.raises(SpecError, match="already exists"):
         _write(toy, tmp_path / "b")
-
-
-def test_skops_loads_without_torch_and_trusts_the_same_types() -> None:
-    """import_skops_io leaves torch unloaded, and skops trusts exactly what a plain import does."""
-    import subprocess
-    import sys
-
-    code = (
-        "import sys\n"
-        "from modelops.bundle import import_skops_io\n"
-        "import_skops_io()\n"
-        "assert 'torch' not in sys.modules, 'torch was imported'\n"
-        "from skops.io._trusted_types import SKLEARN_ESTIMATOR_TYPE_NAMES as hidden\n"
-        "from skops.io._utils import get_type_name\n"
-        "from sklearn.utils import all_estimators\n"
-        "plain = [get_type_name(c) for _, c in all_estimators()]\n"  # torch importable again
-        "assert 'torch' in sys.modules, 'the hook was left in place'\n"
-        "assert sorted(hidden) == sorted(n for n in plain if n.startswith('sklearn.'))\n"
-        "print(len(hidden))\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    assert int(proc.stdout) > 100

@@ -180,6 +180,26 @@ def _failures(project: Path, model: str = "churn") -> list[dict[str, object]]:
     return failures
 
 
+def test_run_data_test_returns_failures_instead_of_raising(project_copy: Path) -> None:
+    """The library call returns the complete result of failing data: passed False, the
+    grouped failures, and the DataError (exit 2) as its error, for the caller to report."""
+    from modelops.data.datatest import DataTestResult, run_data_test
+    from modelops.errors import DataError
+    from modelops.project import Project
+
+    rows = _rows(project_copy / CHURN_CSV)
+    rows[1][5] = "-3"  # support_calls must not be negative
+    bad = _write_rows(project_copy / "negative.csv", rows)
+    result = run_data_test(Project(project_copy), "churn", data=bad)
+    assert isinstance(result, DataTestResult)
+    assert result.passed is False and result.exit_code == 2
+    assert isinstance(result.error, DataError) and result.error.field == "support_calls"
+    assert [f["column"] for f in result.data["schema"]["failures"]] == ["support_calls"]
+    assert result.sha256 == sha256_file(bad)
+    clean = run_data_test(Project(project_copy), "churn")
+    assert clean.passed and clean.error is None and clean.data["leakage"]["passed"]
+
+
 def test_missing_column_is_reported(project_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A data file without one of the schema's columns names that column."""
     rows = [r[:5] + r[6:] for r in _rows(project_copy / CHURN_CSV)]  # drop support_calls
@@ -319,7 +339,7 @@ def test_a_few_chance_duplicates_pass_and_are_reported(
 
 
 def _split_of(project_copy: Path, frame: Any) -> tuple[Any, Any, Any]:
-    from modelops.data import split_positions
+    from modelops.data.split import split_positions
     from modelops.project import Project
     from modelops.spec import load_pipeline
 
@@ -332,7 +352,7 @@ def test_leakage_check_finds_shared_ids(project_copy: Path) -> None:
     """The same id on both sides is leakage even when the rows differ otherwise."""
     import pandas as pd
 
-    from modelops.data import leakage_check
+    from modelops.data.split import leakage_check
 
     frame = pd.read_csv(project_copy / CHURN_CSV)
     spec, train, test = _split_of(project_copy, frame)
@@ -350,7 +370,7 @@ def test_leakage_check_counts_rows_equal_in_every_column_but_the_id(project_copy
     only in the target is not."""
     import pandas as pd
 
-    from modelops.data import leakage_check
+    from modelops.data.split import leakage_check
 
     frame = pd.read_csv(project_copy / CHURN_CSV)
     spec, train, test = _split_of(project_copy, frame)
@@ -366,36 +386,57 @@ def test_leakage_check_counts_rows_equal_in_every_column_but_the_id(project_copy
     assert result["passed"] is True  # 1 of 1000 test rows is under the 1% default
 
 
-def test_split_matches_scikit_learn(project_copy: Path) -> None:
-    """The numpy split picks exactly the rows of scikit-learn's train_test_split, in order."""
+def test_split_sizes_classes_and_seeds(project_copy: Path) -> None:
+    """Per seed the split is the same rows every time, sized by test_fraction, stratified
+    per class, disjoint and complete; another seed picks other rows."""
     import dataclasses
 
     import numpy as np
     import pandas as pd
-    from sklearn.model_selection import train_test_split
 
-    from modelops.data import split_positions
+    from modelops.data.split import split_positions
 
     frame = pd.read_csv(project_copy / CHURN_CSV)
     spec, _, _ = _split_of(project_copy, frame)
+    n = len(frame)
     for stratify in (True, False):
         spec = dataclasses.replace(spec, stratify=stratify)
         train, test = split_positions(spec, frame)
-        expected_train, expected_test = train_test_split(
-            np.arange(len(frame)),
-            test_size=spec.test_fraction,
-            random_state=spec.split_seed,
-            stratify=frame["churned"] if stratify else None,
-        )
-        assert list(train) == list(expected_train)
-        assert list(test) == list(expected_test)
+        again_train, again_test = split_positions(spec, frame.copy())
+        assert list(train) == list(again_train) and list(test) == list(again_test)
+        assert len(test) == int(np.ceil(spec.test_fraction * n)) and len(train) + len(test) == n
+        assert set(train).isdisjoint(test) and set(train) | set(test) == set(range(n))
+        other_train, _ = split_positions(dataclasses.replace(spec, split_seed=1), frame)
+        assert set(other_train) != set(train)
+    spec = dataclasses.replace(spec, stratify=True)
+    _, test = split_positions(spec, frame)
+    whole = frame["churned"].value_counts()
+    picked = frame["churned"].iloc[test].value_counts()
+    for label, count in whole.items():  # each class gets its share of the test rows, ±1
+        assert abs(picked[label] - count * len(test) / n) <= 1
+
+
+def test_a_class_too_rare_to_stratify_is_a_clear_error(project_copy: Path) -> None:
+    """A class with one member cannot be stratified: a DataError naming the spec and data.split."""
+    import pandas as pd
+
+    from modelops.data.split import split
+    from modelops.errors import DataError
+
+    frame = pd.read_csv(project_copy / CHURN_CSV)
+    spec, _, _ = _split_of(project_copy, frame)
+    frame.loc[frame.index[0], "churned"] = 7  # a third class with a single row
+    with pytest.raises(DataError) as err:
+        split(spec, frame)
+    assert err.value.field == "data.split" and err.value.file == str(spec.path)
+    assert "cannot split the data" in str(err.value)
 
 
 def test_split_is_deterministic_and_stratified(project_copy: Path) -> None:
     """The same spec and data give the same rows; each class keeps its share in the test split."""
     import pandas as pd
 
-    from modelops.data import rows_digest, split
+    from modelops.data.split import rows_digest, split
     from modelops.project import Project
     from modelops.spec import load_pipeline
 
@@ -442,7 +483,7 @@ def test_profile_counts_missing_values_and_balance() -> None:
     """The profile counts empty cells per column and the share of each class."""
     import pandas as pd
 
-    from modelops.data import profile
+    from modelops.data.profile import profile
 
     frame = pd.DataFrame({"x": [1.0, None, 3.0, None], "y": ["a", "b", "b", "b"]})
     stats = profile(frame, "y")

@@ -148,19 +148,28 @@ def test_altered_bundle_in_store_is_reported_and_replaced(
 def test_noop_deploy_and_status_make_no_per_model_registry_request(
     project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With nothing to do, deploy and status never open an MLflow client (one SQL alias read)."""
+    """With nothing to do, deploy and status each make one registry call: the alias search."""
     from modelops import deploy as deploy_module
 
     _promoted(project, tmp_path)
     assert modelops(project, "deploy", "dev") == 0
+    calls: list[str] = []
+    real_client = registry.client
 
-    def no_client(project: Project) -> None:
-        raise AssertionError("an MLflow client was opened")
+    class Recording:
+        def __init__(self, inner: object) -> None:
+            self._inner = inner
 
-    monkeypatch.setattr(registry, "client", no_client)
+        def __getattr__(self, name: str) -> object:
+            calls.append(name)
+            return getattr(self._inner, name)
+
+    monkeypatch.setattr(registry, "client", lambda p: Recording(real_client(p)))
     assert deploy_module.deploy(project, "dev", say=lambda line: None)["todo"] == 0
+    assert calls == ["search_registered_models"]
     (row,) = deploy_module.status(project, ["dev"])
     assert row["ok"] and row["alias"] == 1
+    assert calls == ["search_registered_models"] * 2
 
 
 def test_verify_rehashes_a_bundle_whose_stamp_was_forged(project: Project, tmp_path: Path) -> None:

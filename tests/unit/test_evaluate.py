@@ -8,9 +8,11 @@ import sys
 import pytest
 
 from modelops.cli import main
-from modelops.evaluate import check_gates
+from modelops.errors import GateFailure
+from modelops.evaluate import EvaluateResult, check_gates, evaluate_model
 from modelops.project import Project
 from modelops.spec import Gate
+from modelops.train import train_model
 
 
 def _result(project: Project, command: str) -> dict:
@@ -44,11 +46,24 @@ def test_failed_gate_exits_1_and_lists_it(toy_repo: Project, capsys) -> None:
     assert "gates failed" in capsys.readouterr().err
 
 
+def test_a_failed_gate_is_in_the_library_result(toy_repo: Project) -> None:
+    """evaluate_model returns the whole result with passed False, exit code 1 and the
+    GateFailure as its error, rather than raising."""
+    _set_gate(toy_repo, "accuracy: {min: 0.99}")
+    train_model(toy_repo, "toy").save(toy_repo)
+    evaluated = evaluate_model(toy_repo, "toy")
+    assert isinstance(evaluated, EvaluateResult)
+    assert evaluated.passed is False and evaluated.exit_code == 1
+    assert isinstance(evaluated.error, GateFailure) and evaluated.error.field == "evaluate.gates"
+    assert [(g["kind"], g["passed"]) for g in evaluated.gates] == [("min", False)]
+
+
 def test_no_champion_means_absolute_gates_decide(toy_repo: Project) -> None:
     """Without a prod manifest the result says so, and max_drop is not applied."""
-    assert main(["train", "toy"]) == 0
-    assert main(["evaluate", "toy"]) == 0
-    result = _result(toy_repo, "evaluate")
+    train_model(toy_repo, "toy").save(toy_repo)
+    evaluated = evaluate_model(toy_repo, "toy")
+    assert evaluated.passed and evaluated.error is None
+    result = evaluated.data
     assert result["champion"] is None
     assert "absolute gates alone decide" in result["champion_note"]
     assert [g["kind"] for g in result["gates"]] == ["min"]

@@ -118,14 +118,35 @@ def test_bad_name_is_refused_and_nothing_written(
 def test_unknown_template_is_refused_and_nothing_written(
     fork: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """An unknown --template exits 2 (argparse) with the choices listed; no file appears."""
+    """An unknown --template exits 2 with the choices listed, from the CLI and from the
+    library function alike; no file appears."""
+    from modelops.errors import InputError
+    from modelops.project import Project
+    from modelops.scaffold import new_model
+
     before = _tree(fork)
-    with pytest.raises(SystemExit) as exited:
-        _modelops(fork, "new", "fraud", "--template", "xgboost")
-    assert exited.value.code == 2
+    assert _modelops(fork, "new", "fraud", "--template", "xgboost") == 2
     err = capsys.readouterr().err
     assert "invalid choice: 'xgboost'" in err and "torch-classifier" in err
+    assert "Traceback" not in err
+    with pytest.raises(InputError) as info:
+        new_model(Project(fork), "fraud", "xgboost")
+    assert info.value.field == "--template" and "torch-classifier" in str(info.value.hint)
     assert _tree(fork) == before
+
+
+def test_new_model_returns_the_files_it_wrote(fork: Path) -> None:
+    """The library call returns a NewResult listing exactly the files that appeared."""
+    from modelops.project import Project
+    from modelops.scaffold import NewResult, new_model
+
+    before = _tree(fork)
+    result = new_model(Project(fork), "fraud", owner="@acme/fraud")
+    assert isinstance(result, NewResult) and result.model == "fraud"
+    assert result.data["template"] == "sklearn-classifier"
+    assert set(result.files) == set(_tree(fork)) - set(before)
+    assert "pipelines/fraud.yaml" in result.files
+    assert 'owner: "@acme/fraud"' in (fork / "pipelines" / "fraud.yaml").read_text()
 
 
 @pytest.mark.parametrize("existing", ["pipelines/fraud.yaml", "src/models/fraud", "data/fraud"])

@@ -82,3 +82,16 @@ def test_migration_doc_covers_the_current_version() -> None:
     """docs/migration.md, which the error points at, has a section for the current format."""
     text = (REPO / MIGRATION_DOC).read_text()
     assert f"## Format {SCHEMA_VERSION}" in text
+
+
+def test_newer_format_is_the_only_problem_reported(tmp_path: Path) -> None:
+    """With every-problem reporting, a newer format still yields one problem: the version."""
+    from modelops.errors import SpecError
+    from modelops.spec import validate_document
+
+    doc = {"schema_version": SCHEMA_VERSION + 1, "name": "qa", "renamed_field": 1}
+    with pytest.raises(SpecError) as info:
+        validate_document(doc, "environment", tmp_path / "environment.yaml")
+    assert [(p.field, p.file) for p in info.value.problems] == [
+        ("schema_version", str(tmp_path / "environment.yaml"))
+    ]
