@@ -52,7 +52,7 @@ class Step:
 def default_steps() -> list[Step]:
     """The PR path: validate → data-test → train → evaluate → register → report.
 
-    `cli_demo` appends `gitops_steps`: promotion, deploys, scoring and drift.
+    `run_demo` appends `gitops_steps`: promotion, deploys, scoring and drift.
     """
     return [
         Step("validate", lambda _: ["validate"], per_model=False),

@@ -17,6 +17,7 @@ import random
 import re
 import shutil
 import tempfile
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -131,6 +132,7 @@ def planned_files(project: Project, name: str) -> dict[str, Path]:
     }
 
 
+@dataclass
 class NewResult(CommandResult):
     """The model `new_model` wrote: its name, template and files (project-relative)."""
 
