@@ -4,6 +4,8 @@
 bundle/
   bundle.json         model, entrypoint, format, features, target, classes, signature
   input_example.json  a few input rows (records)
+  training.json       params and a profile of the training data (rows, target, feature bins),
+                      so a later challenger's report can say what changed against this one
   model/              written by the model package's save(): skops / safetensors / JSON
 ```
 
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 
 BUNDLE_JSON = "bundle.json"
 INPUT_EXAMPLE_JSON = "input_example.json"
+TRAINING_JSON = "training.json"
 MODEL_DIR = "model"
 BUNDLE_FORMAT_VERSION = 1
 
@@ -77,6 +80,7 @@ def write_bundle(
     features: list[str],
     classes: list[Any],
     input_example: Any,
+    training: dict[str, Any] | None = None,
 ) -> str:
     """Write a bundle into `directory` (which must not exist yet); return its tree digest.
 
@@ -125,6 +129,10 @@ def write_bundle(
         (scratch / INPUT_EXAMPLE_JSON).write_text(
             json.dumps(records, indent=2, sort_keys=True) + "\n", encoding="utf-8"
         )
+        if training is not None:
+            (scratch / TRAINING_JSON).write_text(
+                json.dumps(training, sort_keys=True, default=str) + "\n", encoding="utf-8"
+            )
     return tree_digest(directory)
 
 
@@ -154,6 +162,18 @@ def read_meta(directory: Path) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise IntegrityError(f"bundle.json is not valid JSON ({exc.msg})", file=path) from None
     return meta
+
+
+def read_training(directory: Path) -> dict[str, Any] | None:
+    """training.json of a verified bundle (params, data profile), or None for an older bundle."""
+    path = directory / TRAINING_JSON
+    if not path.is_file():
+        return None
+    try:
+        training = json.loads(read_text(path, what="training profile"))
+    except json.JSONDecodeError as exc:
+        raise IntegrityError(f"training.json is not valid JSON ({exc.msg})", file=path) from None
+    return training if isinstance(training, dict) else None
 
 
 def read_input_example(directory: Path) -> list[dict[str, Any]]:

@@ -124,20 +124,30 @@ def _fetch_verified(project: Project, manifest: Manifest, workdir: Path) -> Path
     return local
 
 
-def _plan_lines(env: str, states: list[ModelState]) -> list[str]:
+def _plan_lines(env: str, states: list[ModelState], *, done: bool) -> list[str]:
+    """One line per model saying what changed (`churn: v1 → v2`), or what would (`planned`)."""
     lines = []
     for s in states:
         act = s.action()
+        before = f"v{s.live_version}" if s.live_version is not None else "(not deployed)"
         if act == "deploy":
             assert s.desired is not None
+            after = f"v{s.desired.version}"
+            if before == after:  # same version, repaired (bundle, digest or alias)
+                what = f"{after} repaired ({', '.join(s.problems)})"
+            else:
+                what = f"{before} → {after}"
             lines.append(
-                f"  {s.model}: deploy v{s.desired.version} (sha256 {s.desired.sha256[:12]}; "
-                f"{', '.join(s.problems)})"
+                f"  {s.model}: {what} (sha256 {s.desired.sha256[:12]})"
+                + ("" if done else f"; planned: {', '.join(s.problems)}")
             )
         elif act == "retire":
-            lines.append(f"  {s.model}: retire from {env} (manifest removed)")
+            lines.append(
+                f"  {s.model}: {before} → retired from {env} (manifest removed)"
+                + ("" if done else "; planned")
+            )
         else:
-            lines.append(f"  {s.model}: v{s.desired_version} up to date")
+            lines.append(f"  {s.model}: v{s.desired_version} unchanged")
     return lines
 
 
@@ -271,7 +281,7 @@ def _report(
             }
             for s in states
         ],
-        "lines": _plan_lines(env, states),
+        "lines": _plan_lines(env, states, done=done),
         "todo": len(todo),
     }
 

@@ -144,6 +144,55 @@ def _read(path: Path, columns: list[str], what: str) -> Any:
         raise DataError(f"cannot read {what}: {str(exc).splitlines()[0]}", file=path) from None
 
 
+def _read_all(path: Path, what: str) -> Any:
+    import pandas as pd
+
+    try:
+        if path.suffix.lower() == ".csv":
+            return pd.read_csv(path)
+        return pd.read_parquet(path)
+    except (ValueError, OSError) as exc:
+        raise DataError(f"cannot read {what}: {str(exc).splitlines()[0]}", file=path) from None
+
+
+def prediction_drift(
+    project: Project, model: str, env: str, reference_path: Path, source: Path, drift: DriftSpec
+) -> dict[str, Any]:
+    """Drift of the model's output: the bundle ENV serves scores the training data and the
+    recent data, and their `prediction` columns are compared with the spec's test.
+
+    A regression model's predictions are numbers; a classifier's are labels (categories).
+    Skipped, with the reason, when ENV serves no bundle or the input lacks a model feature.
+    """
+    import tempfile
+
+    from modelops.bundle import load_verified
+    from modelops.serve import live_entry
+
+    try:
+        store, entry = live_entry(project, model, env)
+    except PromotionError as exc:
+        return {"skipped": f"no live bundle to score with ({exc.message})"}
+    with tempfile.TemporaryDirectory(prefix="modelops-drift-") as tmp:
+        bundle_dir = store.fetch_bundle(model, entry["sha256"], Path(tmp))
+        module, fitted, meta = load_verified(project, bundle_dir, entry["sha256"])
+        features = list(meta["features"])
+        reference = _read_all(reference_path, "training data")
+        recent = _read_all(source, "input")
+        missing = [f for f in features if f not in recent.columns]
+        if missing:
+            return {"skipped": f"the input lacks model feature(s) {missing[:5]}"}
+        before = module.predict(fitted, reference[features])["prediction"]
+        after = module.predict(fitted, recent[features])["prediction"]
+    (row,) = compare(
+        before.to_frame("prediction"),
+        after.to_frame("prediction"),
+        DriftSpec(features=("prediction",), test=drift.test, threshold=drift.threshold),
+    )
+    row["version"] = entry["version"]
+    return row
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     head = "⚠️ drift detected" if report["drift"] else "✅ no drift"
     lines = [
@@ -164,6 +213,17 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"| {row['feature']} | {row['kind']} | {row['method']} | {row['statistic']:.4f} "
             f"| {row['threshold']} | {'**yes**' if row['drifted'] else 'no'} |"
         )
+    prediction = report.get("prediction") or {}
+    if "statistic" in prediction:
+        lines += [
+            "",
+            f"Predictions of the live v{prediction['version']} on the training data and on the "
+            f"recent data ({prediction['kind']}, {prediction['method']}): "
+            f"{prediction['statistic']:.4f} against {prediction['threshold']}: "
+            + ("**drifted**." if prediction["drifted"] else "no drift."),
+        ]
+    elif prediction.get("skipped"):
+        lines += ["", f"Prediction drift not measured: {prediction['skipped']}."]
     return "\n".join(lines) + "\n"
 
 
@@ -211,6 +271,7 @@ def check_drift(project: Project, model: str, env: str, source: Path) -> dict[st
         raise DataError("input has no rows", file=source)
     rows = compare(reference, recent, spec.drift)
     drifted = sum(1 for r in rows if r["drifted"])
+    prediction = prediction_drift(project, model, env, reference_path, source, spec.drift)
     return {
         "model": model,
         "env": env,
@@ -224,7 +285,9 @@ def check_drift(project: Project, model: str, env: str, source: Path) -> dict[st
         "features": rows,
         "drifted": drifted,
         "min_drifted_features": spec.drift.min_drifted_features,
-        "drift": drifted >= spec.drift.min_drifted_features,
+        "prediction": prediction,
+        # Drift: enough inputs moved, or the model's output did.
+        "drift": drifted >= spec.drift.min_drifted_features or bool(prediction.get("drifted")),
     }
 
 
@@ -258,6 +321,15 @@ def drift_report(project: Project, model: str, env: str, recent: Path) -> DriftR
             f"  {r['feature']:<20} {r['method']:<26} {r['statistic']:.4f}"
             + ("  DRIFT" if r["drifted"] else "")
             for r in worst
+        ),
+        *(
+            [
+                f"  {'(prediction)':<20} {report['prediction']['method']:<26} "
+                f"{report['prediction']['statistic']:.4f}"
+                + ("  DRIFT" if report["prediction"]["drifted"] else "")
+            ]
+            if "statistic" in report["prediction"]
+            else [f"  prediction drift not measured: {report['prediction'].get('skipped')}"]
         ),
         f"report: {report['report']}",
     ]

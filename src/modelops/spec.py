@@ -27,7 +27,16 @@ HIGHER_IS_BETTER = {
     "recall": True,
     "log_loss": False,
     "brier": False,
+    "rmse": False,
+    "mae": False,
+    "r2": True,
+    "mape": False,
 }
+REGRESSION_METRICS = frozenset({"rmse", "mae", "r2", "mape"})
+CLASSIFICATION_METRICS = frozenset(HIGHER_IS_BETTER) - REGRESSION_METRICS
+# The champion gate that bounds a metric's worsening: a drop where higher is better,
+# a rise where lower is better (rmse going up is worse).
+WORSENING_GATE = {name: "max_drop" if up else "max_rise" for name, up in HIGHER_IS_BETTER.items()}
 
 
 @cache
@@ -119,6 +128,7 @@ class Gate:
     min: float | None = None
     max: float | None = None
     max_drop: float | None = None
+    max_rise: float | None = None
 
 
 @dataclass(frozen=True)
@@ -167,6 +177,12 @@ class PipelineSpec:
     drift: DriftSpec | None = None
     paths: tuple[str, ...] = ()
     description: str = ""
+    # Binary tasks: the positive label as written in the spec (None: the last sorted label).
+    positive_class: Any = None
+
+    @property
+    def is_regression(self) -> bool:
+        return self.task == "regression"
 
     @property
     def is_remote_data(self) -> bool:
@@ -240,6 +256,26 @@ def _pipeline_from_doc(doc: dict[str, Any], path: Path) -> PipelineSpec:
                 field="evaluate.primary_metric",
             )
         )
+    task = evaluate["task"]
+    allowed = REGRESSION_METRICS if task == "regression" else CLASSIFICATION_METRICS
+    for i, metric in enumerate(metrics):
+        if metric not in allowed:
+            problems.append(
+                SpecError(
+                    f"metric '{metric}' does not apply to the task '{task}'",
+                    file=path,
+                    field=f"evaluate.metrics[{i}]",
+                    hint=f"{task} metrics: {', '.join(sorted(allowed))}",
+                )
+            )
+    if "positive_class" in evaluate and task != "binary_classification":
+        problems.append(
+            SpecError(
+                f"positive_class applies to binary_classification only, not '{task}'",
+                file=path,
+                field="evaluate.positive_class",
+            )
+        )
     gates = []
     for metric, bounds in (evaluate.get("gates") or {}).items():
         if metric not in metrics:
@@ -251,7 +287,28 @@ def _pipeline_from_doc(doc: dict[str, Any], path: Path) -> PipelineSpec:
                     hint=f"add it to evaluate.metrics {list(metrics)} or remove the gate",
                 )
             )
-        gates.append(Gate(metric, bounds.get("min"), bounds.get("max"), bounds.get("max_drop")))
+        right = WORSENING_GATE.get(metric)
+        for wrong in ("max_drop", "max_rise"):
+            if wrong in bounds and right is not None and wrong != right:
+                direction = "higher" if right == "max_drop" else "lower"
+                problems.append(
+                    SpecError(
+                        f"{metric} is better {direction}, so its worsening against the "
+                        f"champion is bounded by {right}, not {wrong}",
+                        file=path,
+                        field=f"evaluate.gates.{metric}.{wrong}",
+                        hint=f"write {metric}: {{{right}: {bounds[wrong]}}}",
+                    )
+                )
+        gates.append(
+            Gate(
+                metric,
+                bounds.get("min"),
+                bounds.get("max"),
+                bounds.get("max_drop"),
+                bounds.get("max_rise"),
+            )
+        )
     if data["path"].startswith("s3://") and "sha256" not in data:
         problems.append(
             SpecError(
@@ -262,6 +319,15 @@ def _pipeline_from_doc(doc: dict[str, Any], path: Path) -> PipelineSpec:
             )
         )
     split = data.get("split") or {}
+    if task == "regression" and split.get("stratify"):
+        problems.append(
+            SpecError(
+                "a regression target is continuous: the split cannot be stratified on it",
+                file=path,
+                field="data.split.stratify",
+                hint="remove data.split.stratify (regression splits are not stratified)",
+            )
+        )
     compute_doc = train.get("compute") or {"type": "cpu"}
     compute = Compute(
         type=compute_doc["type"],
@@ -303,12 +369,13 @@ def _pipeline_from_doc(doc: dict[str, Any], path: Path) -> PipelineSpec:
         id_column=data.get("id_column"),
         test_fraction=split.get("test_fraction", 0.2),
         split_seed=split.get("seed", 0),
-        stratify=split.get("stratify", True),
+        stratify=split.get("stratify", task != "regression"),
         entrypoint=train["entrypoint"],
         params=dict(train.get("params") or {}),
         seed=train.get("seed", 0),
         compute=compute,
-        task=evaluate["task"],
+        task=task,
+        positive_class=evaluate.get("positive_class"),
         metrics=metrics,
         primary_metric=primary,
         gates=tuple(gates),

@@ -29,6 +29,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from modelops import __version__, bundle, registry
+from modelops.data.profile import training_profile
 from modelops.data.read import frame_digest, load_data
 from modelops.data.split import split
 from modelops.fsutil import sha256_file, tree_digest
@@ -239,7 +240,14 @@ def _test_metrics(
     saved bundle again for the gates without opening MLflow.
     """
     predictions = module.predict(model, test[features])
-    return compute_metrics(spec.task, spec.metrics, test[spec.target], predictions, classes)
+    return compute_metrics(
+        spec.task,
+        spec.metrics,
+        test[spec.target],
+        predictions,
+        classes,
+        positive_class=spec.positive_class,
+    )
 
 
 def _up_to_date(project: Project, previous: dict[str, Any], identity: dict[str, str]) -> bool:
@@ -317,7 +325,8 @@ def train_model(
     with timer("split"):
         train_df, test_df = split(spec, frame)
     features = features_of(module, spec, list(frame.columns))
-    classes = sorted(train_df[spec.target].unique().tolist())
+    # A regression model has no classes; a classifier's are the sorted training labels.
+    classes = [] if spec.is_regression else sorted(train_df[spec.target].unique().tolist())
     with_torch = _uses_torch(spec, project)
     seed_everything(spec.seed, with_torch=with_torch)
 
@@ -366,6 +375,14 @@ def train_model(
             model = module.train(train_df[[*features, spec.target]], dict(spec.params), context)
         hw = hardware()  # after training: torch is imported now if the model used it
         bundle_dir = project.state_dir / "bundles" / spec.name / run_id
+        training = {
+            "params": spec.params,
+            "seed": spec.seed,
+            "data_sha256": identity["data_sha256"],
+            "profile": training_profile(
+                train_df, features, spec.target, regression=spec.is_regression
+            ),
+        }
         example = train_df[features].head(5)
         with timer("bundle"):
             digest = bundle.write_bundle(
@@ -376,6 +393,7 @@ def train_model(
                 features=features,
                 classes=classes,
                 input_example=example,
+                training=training,
             )
         with timer("test_metrics"):
             test_metrics = _test_metrics(module, model, spec, test_df, features, classes)

@@ -1,4 +1,4 @@
-"""Tests of the example models (churn, digits): skipped, not failed, when a fork deletes them.
+"""Tests of the example models (churn, digits, diabetes): skipped when a fork deletes them.
 
 These tests read the repository's own `pipelines/`, `src/models/` and `data/`:
 they check the examples a team copies from, not the toolkit. A team that
@@ -7,10 +7,15 @@ deletes an example loses its tests here and nothing else.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# The toolkit's test helpers (mermaidcheck) import as they do from tests/unit.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
+
 from exampleproject import EXAMPLES, REPO, example_present
 
 

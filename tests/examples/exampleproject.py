@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLES = ("churn", "digits")
+EXAMPLES = ("churn", "digits", "diabetes")
 
 
 def example_present(model: str) -> bool:

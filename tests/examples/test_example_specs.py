@@ -1,4 +1,4 @@
-"""The example specs (pipelines/churn.yaml, pipelines/digits.yaml) load and say what they mean."""
+"""The example specs (pipelines/churn.yaml, digits.yaml, diabetes.yaml) load as meant."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from modelops.project import Project
 from modelops.spec import load_pipeline
 
 
-@pytest.mark.parametrize("model", ["churn", "digits"])
+@pytest.mark.parametrize("model", ["churn", "digits", "diabetes"])
 def test_example_specs_load(model: str) -> None:
     """The example specs are valid and their gates are on computed metrics."""
     spec = load_pipeline(Project(REPO), model)
@@ -30,7 +30,7 @@ def test_digits_asks_for_a_gpu_with_fallbacks() -> None:
     assert compute.max_minutes == 30
 
 
-@pytest.mark.parametrize("model", ["churn", "digits"])
+@pytest.mark.parametrize("model", ["churn", "digits", "diabetes"])
 def test_example_specs_point_editors_at_the_schema(model: str) -> None:
     """Each example spec's yaml-language-server comment names the schema file that exists."""
     first = (REPO / "pipelines" / f"{model}.yaml").read_text().splitlines()[0]

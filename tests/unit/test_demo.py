@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from gitopsproject import commit, make_project, modelops, register_version
+from mermaidcheck import mermaid_blocks, parse
 from toyproject import TOY_SPEC, write_toy
 
 from modelops.cli import main
@@ -57,14 +58,20 @@ def test_demo_runs_the_loop_whatever_the_environments_hold(
     result = json.loads((tmp_path / "demo.json").read_text())
     models = sorted(p.stem for p in (root / "pipelines").glob("*.yaml"))
     assert result["models"] == models == ["quiet", "toy"]
+    charts = []
     for model, report in result["reports"].items():
         text = Path(report).read_text()
         assert text.startswith(f"<!-- modelops-report:{model} -->")
+        assert "![" not in text  # charts are Mermaid text, not image links
+        charts += mermaid_blocks(text)
         assert str(report) in out
         registered = json.loads(
             (workdir / ".modelops" / "results" / model / "register.json").read_text()
         )
         assert registered["version"] == 1
+    # One ROC chart per binary model; each parses in Mermaid.
+    assert len(charts) == len(models)
+    assert all(r == {"ok": True, "type": "xychart"} for r in parse(charts))
     assert (workdir / ".git").is_dir() and (workdir / ".modelops" / "mlflow.db").is_file()
     log = subprocess.run(
         ["git", "log", "--format=%s"], cwd=workdir, capture_output=True, text=True, check=True

@@ -54,6 +54,7 @@ def test_deploy_switches_pointer_and_alias_then_does_nothing(
     """Deploy stores the bundle, swaps live.json, sets the alias; a second run has nothing to do."""
     (v1,) = _promoted(project, tmp_path)
     assert modelops(project, "deploy", "dev") == 0
+    assert f"toy: (not deployed) → v1 (sha256 {v1.sha256[:12]})" in capsys.readouterr().out
     assert _live(project)["toy"]["sha256"] == v1.sha256
     assert registry.get_alias(project, "toy", "dev") == 1
     bundle = project.state_dir / "serving" / "dev" / "bundles" / "toy" / v1.sha256
@@ -70,7 +71,7 @@ def test_dry_run_writes_nothing(project: Project, tmp_path: Path, capsys) -> Non
     _promoted(project, tmp_path)
     assert modelops(project, "deploy", "dev", "--dry-run") == 0
     out = capsys.readouterr().out
-    assert "toy: deploy v1" in out and "dry run" in out
+    assert "toy: (not deployed) → v1" in out and "planned" in out and "dry run" in out
     assert not (project.state_dir / "serving" / "dev").exists()
     assert registry.get_alias(project, "toy", "dev") is None
 
@@ -82,6 +83,8 @@ def test_tampered_registry_artifact_is_refused(project: Project, tmp_path: Path,
     before = _live(project)
     assert modelops(project, "promote", "toy", "--to", "dev", "--version", "2") == 0
     commit(project, "dev v2")
+    assert modelops(project, "deploy", "dev", "--dry-run") == 0
+    assert "toy: v1 → v2" in capsys.readouterr().out
     run_id = registry.get_version(project, "toy", 2).run_id
     (model_file,) = (project.state_dir / "mlartifacts").rglob(f"{run_id}/**/model.json")
     _flip_byte(model_file)
@@ -289,3 +292,17 @@ def test_pickle_in_registry_artifact_never_runs(project: Project, tmp_path: Path
     assert modelops(project, "deploy", "dev") == 2
     assert "does not match the manifest" in capsys.readouterr().err
     assert not marker.exists() and _live(project) == {}
+
+
+def test_deploy_says_what_it_changed(project: Project, tmp_path: Path, capsys) -> None:
+    """The output names the change (`toy: v1 → v2`), not the state found before it."""
+    _promoted(project, tmp_path, versions=2)
+    assert modelops(project, "deploy", "dev") == 0
+    assert modelops(project, "promote", "toy", "--to", "dev", "--version", "2") == 0
+    commit(project, "dev v2")
+    capsys.readouterr()
+    assert modelops(project, "deploy", "dev") == 0
+    out = capsys.readouterr().out
+    v2 = registry.get_version(project, "toy", 2)
+    assert f"  toy: v1 → v2 (sha256 {v2.sha256[:12]})\n" in out
+    assert "planned" not in out and "live is" not in out

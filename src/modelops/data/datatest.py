@@ -71,7 +71,7 @@ def run_data_test(project: Project, model: str, *, data: Path | None = None) -> 
     except SpecError as exc:
         exc.file = str(spec.path)
         raise
-    stats = profile(frame, spec.target)
+    stats = profile(frame, spec.target, regression=spec.is_regression)
     payload: dict[str, Any] = {
         "model": spec.name,
         "file": display,
@@ -104,7 +104,11 @@ def run_data_test(project: Project, model: str, *, data: Path | None = None) -> 
         payload["leakage"] = leak
         summary += [
             f"  schema: {report.checks} checks passed",
-            f"  class balance: {_balance_text(stats['class_balance'])}",
+            (
+                f"  target distribution: {_distribution_text(stats['target_distribution'])}"
+                if spec.is_regression
+                else f"  class balance: {_balance_text(stats['class_balance'])}"
+            ),
             f"  missing values: {_missing_text(stats['missing'])}",
             f"  split: train {len(train)} / test {len(test)} (seed {spec.split_seed}"
             f"{', stratified' if spec.stratify else ''})",
@@ -160,6 +164,17 @@ def _balance_text(balance: dict[str, Any] | None) -> str:
     if not balance:
         return "n/a (no target column)"
     return ", ".join(f"{k}: {v['fraction']:.1%}" for k, v in balance.items())
+
+
+def _distribution_text(distribution: dict[str, Any] | None) -> str:
+    if not distribution or not distribution.get("count"):
+        return "n/a (no numeric target values)"
+    d = distribution
+    return (
+        f"mean {d['mean']:.4g}, std {d['std']:.4g}, min {d['min']:.4g}, "
+        f"median {d['median']:.4g}, max {d['max']:.4g}"
+        + (f", {d['zeros']} zero(s)" if d.get("zeros") else "")
+    )
 
 
 def _examples_text(examples: list[Any]) -> str:

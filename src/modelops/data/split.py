@@ -77,6 +77,52 @@ def _require_columns(spec: PipelineSpec, df: pd.DataFrame) -> None:
                 hint=f"the data has: {', '.join(map(str, df.columns[:12]))}"
                 + (", …" if len(df.columns) > 12 else ""),
             )
+    check_target(spec, df)
+
+
+def check_target(spec: PipelineSpec, df: pd.DataFrame) -> None:
+    """The target fits the task: numeric for regression; holding the positive class for binary."""
+    import pandas as pd
+
+    from modelops.metrics import match_label
+
+    column = df[spec.target]
+    if spec.task == "regression":
+        if pd.api.types.is_bool_dtype(column) or not pd.api.types.is_numeric_dtype(column):
+            examples = [jsonable(v) for v in column.dropna().unique()[:EXAMPLES]]
+            raise SpecError(
+                f"a regression target must be numeric; column '{spec.target}' of "
+                f"{spec.data_path} holds {column.dtype} values (e.g. {examples})",
+                file=spec.path,
+                field="data.target",
+                hint="evaluate.task regression needs numbers; labels need a classification task",
+            )
+        zeros = int((column == 0).sum())
+        if "mape" in spec.metrics and zeros:
+            raise SpecError(
+                f"mape is undefined: {zeros} value(s) of '{spec.target}' in {spec.data_path} "
+                "are 0 (a percentage of 0 has no meaning)",
+                file=spec.path,
+                field="evaluate.metrics",
+                hint="remove mape from evaluate.metrics and use mae or rmse",
+            )
+        return
+    if spec.task == "binary_classification" and spec.positive_class is not None:
+        labels = sorted(column.dropna().unique().tolist(), key=str)
+        if match_label(labels, spec.positive_class) is None:
+            quoted = (
+                " (YAML read an unquoted yes/no/true/false as a boolean: quote it)"
+                if isinstance(spec.positive_class, bool)
+                else ""
+            )
+            raise SpecError(
+                f"positive class {spec.positive_class!r} is not a label of '{spec.target}' in "
+                f"{spec.data_path}; the labels are {[jsonable(v) for v in labels[:EXAMPLES]]}"
+                + quoted,
+                file=spec.path,
+                field="evaluate.positive_class",
+                hint="write the label as it appears in the data",
+            )
 
 
 def row_id_hashes(frame: pd.DataFrame, spec: PipelineSpec) -> Any:
