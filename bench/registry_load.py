@@ -45,7 +45,7 @@ from bench.common import (  # noqa: E402
     run_child,
 )
 
-TITLE = "Registry load: no-op deploy against MLflow on PostgreSQL with basic auth"
+TITLE = "9 Registry load: no-op deploy against MLflow on PostgreSQL with basic auth"
 MODEL = "toy"
 LEVELS = (1, 4, 8)
 QUICK_LEVELS = (1, 4)
@@ -113,7 +113,7 @@ def _is_noop(root: Path, env: dict[str, str]) -> None:
         env=env,
         check=False,
     )
-    if proc.returncode != 0 or "up to date" not in proc.stdout:
+    if proc.returncode != 0 or "nothing to do" not in proc.stdout:
         raise BenchError(f"deploy dev in {root.name} is not a no-op: {proc.stdout.strip()[-300:]}")
 
 
