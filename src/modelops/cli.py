@@ -43,8 +43,22 @@ class _Parser(argparse.ArgumentParser):
         raise InputError(message, hint=f"see `{self.prog} --help`")
 
 
+def _model_name(value: str) -> str:
+    """A model name as the pipeline schema allows it: nothing that could be a path."""
+    from modelops.spec import MODEL_NAME
+
+    if not MODEL_NAME.fullmatch(value):
+        raise argparse.ArgumentTypeError(
+            f"invalid model name {value!r}: lowercase letters, digits, '-' and '_', "
+            "starting with a letter"
+        )
+    return value
+
+
 def _model(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", metavar="MODEL", help="model name (pipelines/MODEL.yaml)")
+    p.add_argument(
+        "model", metavar="MODEL", type=_model_name, help="model name (pipelines/MODEL.yaml)"
+    )
 
 
 def _env(p: argparse.ArgumentParser, *, flag: bool, required: bool = True) -> None:
@@ -111,6 +125,7 @@ def _region_arg(p: argparse.ArgumentParser) -> None:
 def _compute_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model",
+        type=_model_name,
         help="read instance types, spot, fallback and the budget (max_minutes, max_cost_usd) "
         "from pipelines/MODEL.yaml train.compute",
     )
@@ -142,7 +157,7 @@ def _compute_args(p: argparse.ArgumentParser) -> None:
 
 
 def _project(project: Project | None) -> Project:
-    assert project is not None  # every command but `runners` runs in a project
+    assert project is not None  # every command but `runners` and `github` runs in a project
     return project
 
 
@@ -198,6 +213,7 @@ def _promote(project: Project | None, a: argparse.Namespace) -> CommandResult:
         version=a.model_version,
         pr_body=a.pr_body,
         automated=a.automated,
+        release_hold=a.release_hold,
     )
 
 
@@ -334,6 +350,44 @@ def _runners_cost(project: Project | None, a: argparse.Namespace) -> CommandResu
     return runner_cost(a.instance_type, a.minutes, spot=a.spot, prices=a.prices)
 
 
+def _assignments(values: Sequence[str], flag: str) -> dict[str, str]:
+    from modelops.github.setup import parse_assignments
+
+    return parse_assignments(values, flag=flag)
+
+
+def _github_setup(project: Project | None, a: argparse.Namespace) -> CommandResult:
+    from modelops.github.commands import setup_repository
+
+    return setup_repository(
+        a.repo,
+        reviewers={
+            env: _items([who]) for env, who in _assignments(a.reviewer, "--reviewer").items()
+        },
+        variables=_assignments(a.var, "--var"),
+        workflows=a.workflows,
+        required_check=a.check,
+        dry_run=a.dry_run,
+        force=a.force,
+        project_root=a.project,
+        show=print,
+    )
+
+
+def _github_doctor(project: Project | None, a: argparse.Namespace) -> CommandResult:
+    from modelops.github.commands import diagnose_repository
+
+    return diagnose_repository(
+        a.repo, workflows=a.workflows, required_check=a.check, project_root=a.project
+    )
+
+
+def _github_comment(project: Project | None, a: argparse.Namespace) -> CommandResult:
+    from modelops.github.commands import post_comment
+
+    return post_comment(a.repo, a.pr, a.marker, a.body_file, author=a.author)
+
+
 # -- the parser ----------------------------------------------------------------------
 
 
@@ -467,6 +521,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="promotion by automation (also MODELOPS_AUTOMATION=true): refused into an "
         "environment that holds the model or whose policy forbids auto-promotion",
+    )
+    p.add_argument(
+        "--release-hold",
+        action="store_true",
+        help="a person lifts the hold a rollback placed on this environment (recorded in the "
+        "manifest with the git author); refused with --automated",
     )
 
     p = command(
@@ -677,6 +737,97 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--minutes", type=float, required=True)
     p.add_argument("--spot", type=_bool, nargs="?", const=True, default=False, metavar="BOOL")
     p.add_argument("--prices", type=Path, help="price table (default: $MODELOPS_GPU_PRICES)")
+    p = sub.add_parser(
+        "github",
+        help="GitHub settings as code: setup, doctor, and the one report comment per model",
+        description="GitHub settings as code. The token comes from GH_TOKEN, GITHUB_TOKEN "
+        "or `gh auth token`, never from a flag; the API from GITHUB_API_URL (default "
+        "https://api.github.com).",
+    )
+    gsub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    def _workflows_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--workflows",
+            type=_path,
+            default=None,
+            metavar="DIR",
+            help="folder of the workflows to read (default: .github/workflows of the project)",
+        )
+        p.add_argument(
+            "--check",
+            default="all green",
+            help="the status check a merge requires (default: 'all green', from pr.yml)",
+        )
+
+    p = gsub.add_parser(
+        "setup",
+        help="create or update environments, variables, the Actions token and a ruleset",
+        description="Create or update, idempotently, what the workflows need: environments "
+        "(reviewers, deployment branch/tag policies), repository variables, the Actions "
+        "token defaults, and a ruleset requiring code-owner review and the `all green` "
+        "check. Refuses to weaken an existing protection without --force.",
+    )
+    p.set_defaults(handler=_github_setup, needs_project=False)
+    p.add_argument("repo", metavar="OWNER/REPO")
+    p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    p.add_argument(
+        "--force", action="store_true", help="apply changes that weaken an existing protection"
+    )
+    p.add_argument(
+        "--reviewer",
+        action="append",
+        default=[],
+        metavar="ENV=WHO[,WHO]",
+        help="required reviewers of an environment: users or ORG/TEAM (repeatable); "
+        "sets exactly these, keeps the current ones when not given",
+    )
+    p.add_argument(
+        "--var",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a repository variable the workflows read (repeatable)",
+    )
+    _workflows_args(p)
+
+    p = gsub.add_parser(
+        "doctor",
+        help="say what is missing or unsafe, one line each with the fix; exit 1 when anything is",
+        description="Read a repository's settings (read-only) and print what is missing or "
+        "unsafe, one line each with the fix, and which protections its plan gives.",
+    )
+    p.set_defaults(handler=_github_doctor, needs_project=False)
+    p.add_argument("repo", metavar="OWNER/REPO")
+    _workflows_args(p)
+
+    p = gsub.add_parser(
+        "comment",
+        help="create or update the one pull-request comment that carries a marker",
+        description="Find the comment with the marker across all pages of a pull request's "
+        "comments and update it, or create it. Only comments by --author are considered.",
+    )
+    p.set_defaults(handler=_github_comment, needs_project=False)
+    p.add_argument(
+        "--repo",
+        default=_from_env("GITHUB_REPOSITORY"),
+        metavar="OWNER/REPO",
+        help="default: $GITHUB_REPOSITORY",
+    )
+    p.add_argument("--pr", type=int, required=True, metavar="N", help="pull request number")
+    p.add_argument(
+        "--marker", required=True, metavar="KEY", help="identifies the comment, e.g. report:churn"
+    )
+    p.add_argument(
+        "--body-file", type=_path, required=True, metavar="FILE", help="markdown of the comment"
+    )
+    p.add_argument(
+        "--author",
+        default=None,
+        metavar="LOGIN",
+        help="login whose comments may be updated (default: github-actions[bot] inside "
+        "Actions, else the token's user)",
+    )
     return parser
 
 

@@ -10,6 +10,12 @@ data the model never saw). Per feature, the spec's `drift.test`:
   categorical features by the largest absolute difference of category frequencies,
   the same statistic for a distribution without an order.
 
+Missing values are their own test, for every feature and either test: the share of
+missing values in the recent data against the reference's. A feature whose missing
+rate moves by more than `MISSING_RATE_SHIFT` (absolute, e.g. 0 % → 60 %, or a
+feature that arrives all null) has drifted, whatever its statistic on the values
+that are present says.
+
 Drift is found when at least `min_drifted_features` features cross the threshold;
 the command then writes its report and exits 3.
 """
@@ -31,6 +37,13 @@ from modelops.spec import DriftSpec, load_manifest, load_pipeline
 BINS = 10
 # Empty bins would make PSI infinite; this floor is the customary one.
 EPSILON = 1e-4
+# A feature drifts when its share of missing values moves by more than this (absolute).
+MISSING_RATE_SHIFT = 0.1
+
+
+def missing_rate(column: Any) -> float:
+    """The share of missing values in a column (1.0 for an empty column)."""
+    return float(column.isna().mean()) if len(column) else 1.0
 
 
 def _psi(expected: list[float], actual: list[float]) -> float:
@@ -99,6 +112,8 @@ def compare(reference: Any, recent: Any, drift: DriftSpec) -> list[dict[str, Any
             value = numeric_psi(ref, new) if numeric else categorical_psi(ref, new)
             method = "psi (deciles)" if numeric else "psi (categories)"
         value = float(value)  # numpy scalars are not JSON
+        missing = {"reference": round(missing_rate(ref), 6), "recent": round(missing_rate(new), 6)}
+        missing_drift = abs(missing["recent"] - missing["reference"]) > MISSING_RATE_SHIFT
         rows.append(
             {
                 "feature": feature,
@@ -106,7 +121,9 @@ def compare(reference: Any, recent: Any, drift: DriftSpec) -> list[dict[str, Any
                 "method": method,
                 "statistic": round(value, 6),
                 "threshold": drift.threshold,
-                "drifted": bool(value > drift.threshold),
+                "missing_rate": missing,
+                "missing_drift": missing_drift,
+                "drifted": bool(value > drift.threshold) or missing_drift,
             }
         )
     return rows
@@ -156,7 +173,14 @@ def _read_all(path: Path, what: str) -> Any:
 
 
 def prediction_drift(
-    project: Project, model: str, env: str, reference_path: Path, source: Path, drift: DriftSpec
+    project: Project,
+    model: str,
+    env: str,
+    reference_path: Path,
+    source: Path,
+    drift: DriftSpec,
+    *,
+    entrypoint: str,
 ) -> dict[str, Any]:
     """Drift of the model's output: the bundle ENV serves scores the training data and the
     recent data, and their `prediction` columns are compared with the spec's test.
@@ -175,7 +199,9 @@ def prediction_drift(
         return {"skipped": f"no live bundle to score with ({exc.message})"}
     with tempfile.TemporaryDirectory(prefix="modelops-drift-") as tmp:
         bundle_dir = store.fetch_bundle(model, entry["sha256"], Path(tmp))
-        module, fitted, meta = load_verified(project, bundle_dir, entry["sha256"])
+        module, fitted, meta = load_verified(
+            project, bundle_dir, entry["sha256"], entrypoint=entrypoint
+        )
         features = list(meta["features"])
         reference = _read_all(reference_path, "training data")
         recent = _read_all(source, "input")
@@ -205,13 +231,16 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"{report['reference_rows']} rows). Recent: `{report['input']}` "
         f"({report['input_rows']} rows).",
         "",
-        "| feature | kind | test | statistic | threshold | drifted |",
-        "|---|---|---|---|---|---|",
+        "| feature | kind | test | statistic | threshold | missing (ref → recent) | drifted |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in report["features"]:
+        miss = row.get("missing_rate") or {"reference": 0.0, "recent": 0.0}
         lines.append(
             f"| {row['feature']} | {row['kind']} | {row['method']} | {row['statistic']:.4f} "
-            f"| {row['threshold']} | {'**yes**' if row['drifted'] else 'no'} |"
+            f"| {row['threshold']} | {miss['reference']:.1%} → {miss['recent']:.1%}"
+            f"{' **shift**' if row.get('missing_drift') else ''} "
+            f"| {'**yes**' if row['drifted'] else 'no'} |"
         )
     prediction = report.get("prediction") or {}
     if "statistic" in prediction:
@@ -271,7 +300,9 @@ def check_drift(project: Project, model: str, env: str, source: Path) -> dict[st
         raise DataError("input has no rows", file=source)
     rows = compare(reference, recent, spec.drift)
     drifted = sum(1 for r in rows if r["drifted"])
-    prediction = prediction_drift(project, model, env, reference_path, source, spec.drift)
+    prediction = prediction_drift(
+        project, model, env, reference_path, source, spec.drift, entrypoint=spec.entrypoint
+    )
     return {
         "model": model,
         "env": env,
@@ -319,6 +350,12 @@ def drift_report(project: Project, model: str, env: str, recent: Path) -> DriftR
         + f" ({report['drifted']}/{len(worst)} feature(s) past {worst[0]['threshold']})",
         *(
             f"  {r['feature']:<20} {r['method']:<26} {r['statistic']:.4f}"
+            + (
+                f"  missing {r['missing_rate']['reference']:.0%}"
+                f" → {r['missing_rate']['recent']:.0%}"
+                if r["missing_drift"]
+                else ""
+            )
             + ("  DRIFT" if r["drifted"] else "")
             for r in worst
         ),

@@ -146,7 +146,9 @@ def _champion(
     dest = project.state_dir / "champions" / spec.name / f"v{manifest.version}"
     if not dest.is_dir() or not _digest_ok(dest, manifest.sha256):
         registry.download_bundle(project, spec.name, manifest.version, dest)
-    module, model, meta = bundle.load_verified(project, dest, manifest.sha256)
+    module, model, meta = bundle.load_verified(
+        project, dest, manifest.sha256, entrypoint=spec.entrypoint
+    )
     metrics, predictions = _score(module, model, meta, spec, test)
     champion = {
         "version": manifest.version,
@@ -203,7 +205,9 @@ def evaluate_model(project: Project, model: str) -> EvaluateResult:
     """Score MODEL's trained bundle, check every gate, compare with the prod champion."""
     spec = load_pipeline(project, model)
     trained = read_result(project, spec.name, "train", needed_by="evaluate")
-    module, model, meta = bundle.load_verified(project, Path(trained["bundle"]), trained["sha256"])
+    module, model, meta = bundle.load_verified(
+        project, Path(trained["bundle"]), trained["sha256"], entrypoint=spec.entrypoint
+    )
     frame, _ = load_data(project, spec)
     train, test = split(spec, frame)
     split_digest = frame_digest(test)

@@ -5,21 +5,29 @@ Rules (docs/promotion.md):
 - into `staging` only a version `dev` runs or ran, into `prod` only one `staging`
   runs or ran ("ran" = named by the manifest in any commit of git history);
 - the same version again changes nothing;
-- a manifest with a `hold` (left by a rollback) refuses automated promotion;
-  automation may only promote into an environment whose policy allows it.
+- a manifest with a `hold` (left by a rollback) refuses every promotion until a
+  person lifts it explicitly (`--release-hold`, never with `--automated`); the
+  release is recorded in the manifest (`hold_released`) with the git author;
+- automation may only promote into an environment whose policy allows it.
 """
 
 from __future__ import annotations
 
-import getpass
 import os
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from modelops.errors import InputError, PromotionError, SpecError
-from modelops.fsutil import atomic_write_text, dump_yaml, read_text
+from modelops.fsutil import (
+    YamlBombError,
+    atomic_write_text,
+    dump_yaml,
+    load_yaml_text,
+    read_text,
+)
 from modelops.project import ENVIRONMENTS, Project
 from modelops.results import CommandResult
 from modelops.schemaversion import SCHEMA_VERSION
@@ -48,15 +56,24 @@ def is_automated(flag: bool = False) -> bool:
     return flag or (os.environ.get("MODELOPS_AUTOMATION", "").lower() == "true")
 
 
-def actor() -> str:
-    """Who acts, for holds: the GitHub actor in Actions, else the git user, else the login."""
-    for var in ("GITHUB_ACTOR", "GIT_AUTHOR_NAME", "USER"):
-        if os.environ.get(var):
-            return os.environ[var]
-    try:
-        return getpass.getuser()
-    except OSError:  # no login name in some containers
-        return "unknown"
+def actor(project: Project) -> str:
+    """Who places or lifts a hold: the git author, as the commit will name it.
+
+    `GIT_AUTHOR_NAME`/`GIT_AUTHOR_EMAIL`, else `git config user.name`/`user.email`,
+    else the GitHub actor in Actions. Never the login name of the machine: a hold is
+    a decision a reviewer must be able to attribute.
+    """
+    name = os.environ.get("GIT_AUTHOR_NAME") or project.git("config", "user.name", check=False)
+    email = os.environ.get("GIT_AUTHOR_EMAIL") or project.git("config", "user.email", check=False)
+    if name:
+        return f"{name} <{email}>" if email else name
+    if os.environ.get("GITHUB_ACTOR"):
+        return os.environ["GITHUB_ACTOR"]
+    raise InputError(
+        "no git author to record the hold with",
+        field="user.name",
+        hint="set `git config user.name` and `user.email` (or GIT_AUTHOR_NAME/GIT_AUTHOR_EMAIL)",
+    )
 
 
 def write_manifest(project: Project, env: str, model: str, doc: dict[str, Any]) -> Path:
@@ -112,9 +129,9 @@ def manifest_history(project: Project, env: str, model: str) -> list[HistoryEntr
         if text:
             try:
                 manifest = parse_manifest(
-                    yaml.safe_load(text), env=env, model=model, file=Path(f"{rel}@{sha[:12]}")
+                    load_yaml_text(text), env=env, model=model, file=Path(f"{rel}@{sha[:12]}")
                 )
-            except (SpecError, yaml.YAMLError):
+            except (SpecError, yaml.YAMLError, YamlBombError):
                 continue  # a broken manifest in an old commit cannot be promoted or restored
         entries.append(HistoryEntry(sha, date, author, subject, manifest))
     return entries
@@ -230,7 +247,9 @@ def _candidate(
     )
     # artifact_uri: older toolkits copied the store's machine-local location here; never commit it.
     doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
-    doc.update((k, v) for k, v in source.raw.items() if k not in ("hold", "artifact_uri"))
+    doc.update(
+        (k, v) for k, v in source.raw.items() if k not in ("hold", "hold_released", "artifact_uri")
+    )
     doc.update(promoted_from=previous, promoted_at=now_iso())
     return doc, previous
 
@@ -252,8 +271,56 @@ def _codeowners(project: Project, path: str) -> list[str]:
     return []
 
 
+# Characters that markdown (CommonMark/GFM) or HTML give a meaning to, in text we quote.
+_HTML = {"<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;", "'": "&#39;"}
+_MARKDOWN = set("\\`*_{}[]()#+-.!|~=:$")
+_WORD_JOINER = "\u2060"
+_PLAIN = re.compile(r"[A-Za-z0-9._:/+-]{0,200}")
+_HANDLE = re.compile(r"@[A-Za-z0-9][A-Za-z0-9-]{0,38}(/[A-Za-z0-9._-]{1,100})?")
+
+
+def md_text(value: Any) -> str:
+    """`value` as inert inline text for a GitHub PR body (registry tags, manifest fields, holds).
+
+    One line (control characters become spaces, so nothing starts a heading or a list),
+    HTML characters as entities, markdown punctuation backslash-escaped (no emphasis,
+    link, image or table cell), a word joiner after `@` (no mention) and inside `://`
+    and `www.` (no autolink).
+    """
+    text = "".join(" " if ord(c) < 0x20 or ord(c) == 0x7F else c for c in str(value))
+    out = []
+    for c in text:
+        if c in _HTML:
+            out.append(_HTML[c])
+        elif c in _MARKDOWN:
+            out.append("\\" + c)
+        elif c == "@":
+            out.append("@" + _WORD_JOINER)
+        else:
+            out.append(c)
+    escaped = "".join(out)
+    for pattern in ("\\://", "www\\."):
+        escaped = escaped.replace(pattern, pattern[:2] + _WORD_JOINER + pattern[2:])
+    return escaped
+
+
+def _code(value: Any) -> str:
+    """A value in a code span when it is plainly an identifier, else escaped text."""
+    if value is None:
+        return "—"
+    text = f"{value:.4f}" if isinstance(value, float) else str(value)
+    return f"`{text}`" if _PLAIN.fullmatch(text) else md_text(text)
+
+
+def _handle(owner: str) -> str:
+    """An approver: a GitHub @user or @org/team mentioned as such; anything else inert."""
+    return owner if _HANDLE.fullmatch(owner) else md_text(owner)
+
+
 def _fmt(value: Any) -> str:
-    return f"{value:.4f}" if isinstance(value, float) else ("—" if value is None else str(value))
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "—" if value is None else md_text(value)
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
 def pr_text(
@@ -277,22 +344,25 @@ def pr_text(
     ]
     old_raw = old.raw if old else {}
     for key in ("version", "sha256", "run_id", "source_commit", "data_sha256", "promoted_from"):
-        lines.append(f"| {key} | `{_fmt(old_raw.get(key))}` | `{_fmt(new.get(key))}` |")
+        lines.append(f"| {key} | {_code(old_raw.get(key))} | {_code(new.get(key))} |")
     lines += ["", "### Metrics", "", "| metric | current | proposed | delta |", "|---|---|---|---|"]
     old_metrics = old_raw.get("metrics") or {}
     for metric, value in sorted((new.get("metrics") or {}).items()):
         before = old_metrics.get(metric)
-        delta = f"{value - before:+.4f}" if isinstance(before, int | float) else "—"
-        lines.append(f"| {metric} | {_fmt(before)} | {_fmt(value)} | {delta} |")
+        numbers = all(isinstance(v, int | float) for v in (value, before))
+        delta = f"{value - before:+.4f}" if numbers else "—"
+        lines.append(f"| {md_text(metric)} | {_fmt(before)} | {_fmt(value)} | {delta} |")
     if old and old.hold:
         hold = old.hold
+        released = new.get("hold_released") or {}
         lines += [
             "",
-            f"⚠️ This lifts the hold placed by {hold.get('by', '?')} at {hold.get('at', '?')}: "
-            f"{hold.get('reason')}",
+            f"⚠️ This lifts the hold placed by {md_text(hold.get('by', '?'))} at "
+            f"{md_text(hold.get('at', '?'))}: {md_text(hold.get('reason'))}. "
+            f"Released by {md_text(released.get('by', '?'))}.",
         ]
     approvers = list(dict.fromkeys([*target.approvers, *_codeowners(project, rel)]))
-    who = ", ".join(approvers) if approvers else "anyone with write access"
+    who = ", ".join(_handle(a) for a in approvers) if approvers else "anyone with write access"
     lines += [
         "",
         "### Approval",
@@ -309,8 +379,14 @@ def promote(
     *,
     version: int | None = None,
     automated: bool = False,
+    release_hold: bool = False,
 ) -> dict[str, Any]:
-    """Write the manifest of `model` into `to`; return what happened (changed or not)."""
+    """Write the manifest of `model` into `to`; return what happened (changed or not).
+
+    A held manifest refuses the promotion unless a person passes `release_hold`.
+    """
+    from modelops import registry
+
     spec = load_pipeline(project, model)
     target = load_environment(project, to)
     current = load_manifest(project, to, model)
@@ -322,17 +398,35 @@ def promote(
             field="policy.auto_promote",
             hint="a person runs this promotion (workflow_dispatch or by hand)",
         )
-    if automated and current is not None and current.hold:
-        raise PromotionError(
-            f"'{model}' is held in '{to}' at version {current.version}: "
-            f"{current.hold.get('reason')}",
-            file=rel,
-            field="hold",
-            hint="a person lifts the hold by removing it from the manifest in git",
+    released = None
+    if current is not None and current.hold:
+        hold = current.hold
+        if automated or not release_hold:
+            raise PromotionError(
+                f"'{model}' is held in '{to}' at version {current.version} by "
+                f"{hold.get('by', 'an unknown author')} (at {hold.get('at', '?')}): "
+                f"{hold.get('reason')}",
+                file=rel,
+                field="hold",
+                hint=f"automated promotion into '{to}' waits; a person lifts the hold with "
+                f"`modelops promote {model} --to {to} --release-hold`",
+            )
+        released = {"by": actor(project), "at": now_iso(), "hold": dict(hold)}
+    if automated and release_hold:
+        raise InputError(
+            "automation cannot lift a hold",
+            field="--release-hold",
+            hint="a person runs `modelops promote ... --release-hold` (without --automated)",
         )
     doc, source = _candidate(project, spec, target, version)
+    if released is not None:
+        doc["hold_released"] = released
+    # The metrics come from the run (logged once, at registration), never from a
+    # registry tag or a manifest that someone could have edited.
+    run_id = registry.get_version(project, model, doc["version"]).run_id
+    doc["metrics"] = registry.run_evaluation(project, model, doc["version"], run_id)
     if target.require_gates:
-        _check_gates(spec, doc.get("metrics") or {}, f"{doc['model_uri']}")
+        _check_gates(spec, doc["metrics"], f"{doc['model_uri']}")
     result: dict[str, Any] = {
         "model": model,
         "env": to,
@@ -388,13 +482,22 @@ def promote_model(
     version: int | None = None,
     pr_body: Path | None = None,
     automated: bool = False,
+    release_hold: bool = False,
 ) -> PromoteResult:
     """Write MODEL's manifest one stage up into `to`; the result holds the PR title and body.
 
     `version` picks the registry version (only into dev); `pr_body` also writes the body
-    there; `automated` (or MODELOPS_AUTOMATION=true) applies the automation rules.
+    there; `automated` (or MODELOPS_AUTOMATION=true) applies the automation rules;
+    `release_hold` lets a person lift a rollback's hold (recorded with the git author).
     """
-    outcome = promote(project, model, to, version=version, automated=is_automated(automated))
+    outcome = promote(
+        project,
+        model,
+        to,
+        version=version,
+        automated=is_automated(automated),
+        release_hold=release_hold,
+    )
     env = to
     if not outcome["changed"]:
         summary = [
@@ -467,11 +570,14 @@ def rollback(
     current = load_manifest(project, env, model)
     if current is not None and current.version == to_version and current.hold:
         return {"model": model, "env": env, "version": to_version, "changed": False}
-    doc = {k: v for k, v in earlier.raw.items() if k != "hold"}
+    doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
+    doc.update(
+        (k, v) for k, v in earlier.raw.items() if k not in ("hold", "hold_released", "artifact_uri")
+    )
     doc.update(
         promoted_from="rollback",
         promoted_at=now_iso(),
-        hold={"reason": reason, "by": actor(), "at": now_iso()},
+        hold={"reason": reason, "by": actor(project), "at": now_iso()},
     )
     write_manifest(project, env, model, doc)
     return {

@@ -30,6 +30,8 @@ TAG_PREFIX = "modelops."
 # Tags copied from the run onto each model version, so a version is self-describing.
 VERSION_TAGS = ("sha256", "data_sha256", "commit", "seed", "hardware", "versions", "entrypoint")
 BUNDLE_ARTIFACT_PATH = "bundle"
+# Evaluation metrics logged on the training run at registration: what gates are checked on.
+EVAL_METRIC_PREFIX = "modelops.eval."
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,52 @@ def get_version(project: Project, model: str, version: int) -> VersionInfo:
                 ) from None
             raise
         return _info(mc, mv)
+
+
+def log_evaluation(project: Project, run_id: str, metrics: dict[str, float]) -> None:
+    """Log the evaluation metrics on the run (once: a run's metric values are append-only).
+
+    Gates are re-checked from these, never from the version's `modelops.metrics` tag,
+    which anyone with write access to the registry can edit.
+    """
+    with mlflow_errors(f"log the evaluation metrics on run {run_id}"):
+        mc = client(project)
+        logged = mc.get_run(run_id).data.metrics
+        for name, value in sorted(metrics.items()):
+            if EVAL_METRIC_PREFIX + name not in logged:
+                mc.log_metric(run_id, EVAL_METRIC_PREFIX + name, float(value), step=0)
+
+
+def run_evaluation(project: Project, model: str, version: int, run_id: str) -> dict[str, float]:
+    """The evaluation metrics logged on the version's run, each logged exactly once.
+
+    A metric with a second value (logged later, to rewrite it) is refused: the first
+    value is what evaluate measured, and the run says it was changed.
+    """
+    where = f"models:/{model}/{version} (run {run_id})"
+    with mlflow_errors(f"read the metrics of {where}"):
+        mc = client(project)
+        try:
+            logged = mc.get_run(run_id).data.metrics
+        except Exception as exc:
+            if _not_found(exc):
+                raise PromotionError(
+                    f"the run of {where} is not in the tracking store",
+                    hint="gates are checked on the run's logged metrics",
+                ) from None
+            raise
+        metrics = {}
+        for key in sorted(k for k in logged if k.startswith(EVAL_METRIC_PREFIX)):
+            history = mc.get_metric_history(run_id, key)
+            if len(history) != 1:
+                raise IntegrityError(
+                    f"{key} was logged more than once on the run of {where} "
+                    f"({len(history)} values): the evaluation was rewritten",
+                    field=key,
+                    hint="register a freshly trained and evaluated run",
+                )
+            metrics[key[len(EVAL_METRIC_PREFIX) :]] = float(history[0].value)
+    return metrics
 
 
 def require_digest(
@@ -337,6 +385,7 @@ def register_model(project: Project, model: str) -> RegisterResult:
     tags = {key: run_tags[key] for key in (TAG_PREFIX + k for k in VERSION_TAGS) if key in run_tags}
     tags[TAG_PREFIX + "metrics"] = json.dumps(evaluation.get("metrics", {}), sort_keys=True)
     tags[TAG_PREFIX + "spec"] = project.relative(project.root / spec.path)
+    log_evaluation(project, train["run_id"], dict(evaluation.get("metrics", {})))
     before = {v.version for v in list_versions(project, model)}
     info = register_run(project, model, train["run_id"], tags=tags)
     created = info.version not in before

@@ -3,7 +3,9 @@
 The bundle named by the environment's `live.json` is fetched from the serving store
 and its tree digest checked before anything in it is deserialised. The input is read
 in chunks (CSV `chunksize`, Parquet record batches), each chunk validated against the
-model's pandera schema (the target column is optional when scoring) and scored; the
+model's pandera schema (the target column is optional when scoring: a labelled file,
+such as a hold-out, is accepted and its labels are dropped before validation and
+scoring, and the result says so) and scored; the
 predictions are appended to a temporary file that replaces `--output` only when every
 chunk succeeded. Memory stays flat in the size of the input.
 """
@@ -179,13 +181,20 @@ def predict_file(
     with tempfile.TemporaryDirectory(prefix="modelops-serve-") as tmp:
         bundle_dir = store.fetch_bundle(model, entry["sha256"], Path(tmp))
         # Verifies the digest first; nothing is deserialised from an altered bundle.
-        module, fitted, meta = load_verified(project, bundle_dir, entry["sha256"])
+        module, fitted, meta = load_verified(
+            project, bundle_dir, entry["sha256"], entrypoint=spec.entrypoint
+        )
         schema = scoring_schema(project, spec)
         features = list(meta["features"])
         writer = _Writer(output)
         try:
             first_row = 0
+            labelled = False
             for chunk in read_chunks(source, chunk_size):
+                if spec.target in chunk.columns:
+                    # A labelled file (a hold-out): the labels are not input to the model.
+                    labelled = True
+                    chunk = chunk.drop(columns=[spec.target])
                 chunk = validate_chunk(schema, chunk, file=source, first_row=first_row)
                 scored = module.predict(fitted, chunk[features])
                 if spec.id_column and spec.id_column in chunk.columns:
@@ -207,6 +216,7 @@ def predict_file(
         "output": str(output),
         "rows": writer.rows,
         "chunk_size": chunk_size,
+        "target_ignored": spec.target if labelled else None,
     }
 
 
@@ -236,7 +246,12 @@ def predict_batch(
         data=outcome,
         summary=[
             f"{model}: scored {outcome['rows']} row(s) with v{outcome['version']} from "
-            f"{env} (sha256 {outcome['sha256'][:12]} verified) → {output_path}"
+            f"{env} (sha256 {outcome['sha256'][:12]} verified) → {output_path}",
+            *(
+                [f"the target column '{outcome['target_ignored']}' was ignored (labels)"]
+                if outcome["target_ignored"]
+                else []
+            ),
         ],
     )
 

@@ -8,6 +8,7 @@ raises one `SpecError` naming the file and the dotted path of each bad field
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -18,6 +19,9 @@ from modelops.errors import InputError, SpecError
 from modelops.fsutil import read_yaml
 from modelops.project import Project
 from modelops.schemaversion import check_schema_version
+
+# The pipeline schema's `name` pattern: also what CLI and library calls accept as a model.
+MODEL_NAME = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 
 HIGHER_IS_BETTER = {
     "roc_auc": True,
@@ -213,8 +217,20 @@ def list_models(project: Project) -> list[str]:
     return sorted(p.stem for p in project.pipelines_dir.glob("*.yaml"))
 
 
+def check_model_name(model: str) -> str:
+    """`model` if it is a valid model name; an InputError otherwise (never a path piece)."""
+    if not MODEL_NAME.fullmatch(model):
+        raise InputError(
+            f"invalid model name {model!r}",
+            field="MODEL",
+            hint="lowercase letters, digits, '-' and '_', starting with a letter",
+        )
+    return model
+
+
 def load_pipeline(project: Project, model: str) -> PipelineSpec:
     """Load and validate `pipelines/<model>.yaml` (shape and internal consistency)."""
+    check_model_name(model)
     path = project.pipeline_path(model)
     if not path.is_file():
         known = ", ".join(list_models(project)) or "none"

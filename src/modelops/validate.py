@@ -22,6 +22,7 @@ from modelops.errors import InputError, ModelopsError, SpecError
 from modelops.modelapi import import_object, load_model_module
 from modelops.project import Project
 from modelops.results import CommandResult
+from modelops.store import store_overlaps
 
 
 def _imported_references(
@@ -104,6 +105,7 @@ def check_environments(project: Project) -> tuple[list[ModelopsError], int]:
         for path in sorted(models_dir.glob("*.yaml")) if models_dir.is_dir() else []:
             checked += 1
             problems += _collect(partial(specs.load_manifest, project, env_dir.name, path.stem))
+    problems += store_overlaps(project)
     return problems, checked
 
 

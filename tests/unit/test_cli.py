@@ -88,7 +88,7 @@ def test_bad_arguments_are_one_error_line_and_exit_2(capsys) -> None:
 
 
 def test_every_command_of_the_tree_has_a_handler() -> None:
-    """Each leaf command of the one parser tree (runner actions too) is wired to a function."""
+    """Each leaf command of the one parser tree (runner and github actions too) has a function."""
     import argparse
 
     from modelops.cli import build_parser
@@ -101,5 +101,5 @@ def test_every_command_of_the_tree_has_a_handler() -> None:
         return [leaf for n, p in children for leaf in leaves(p, f"{name} {n}")]
 
     found = leaves(build_parser(), "modelops")
-    assert len(found) == 21  # 16 commands and 5 runner actions
+    assert len(found) == 24  # 16 commands, 5 runner actions and 3 github actions
     assert [name for name, handler in found if not callable(handler)] == []

@@ -120,7 +120,7 @@ def test_status_reports_and_deploy_repairs_alias_and_bundle(
     for file in sorted(bundle.rglob("*"), reverse=True):
         file.unlink() if file.is_file() else file.rmdir()
     bundle.rmdir()
-    assert modelops(project, "status", "--env", "dev") == 0
+    assert modelops(project, "status", "--env", "dev") == 3
     out = capsys.readouterr().out
     assert "alias 'dev' moved to v2" in out and "bundle missing" in out
     assert modelops(project, "deploy", "dev") == 0
@@ -140,7 +140,7 @@ def test_altered_bundle_in_store_is_reported_and_replaced(
     bundle = project.state_dir / "serving" / "dev" / "bundles" / "toy" / v1.sha256
     _flip_byte(bundle / "model" / "model.json")
     capsys.readouterr()
-    assert modelops(project, "status", "--env", "dev") == 0
+    assert modelops(project, "status", "--env", "dev") == 3
     assert "altered" in capsys.readouterr().out
     assert modelops(project, "deploy", "dev") == 0
     from modelops.fsutil import tree_digest
@@ -258,7 +258,7 @@ def test_lock_timeout_is_reported(project: Project, tmp_path: Path) -> None:
     import fcntl
 
     _promoted(project, tmp_path)
-    lock = project.state_dir / "locks" / "dev.lock"
+    lock = project.state_dir / "serving" / "dev" / "deploy.lock"  # the store's lock
     lock.parent.mkdir(parents=True, exist_ok=True)
     with lock.open("w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)

@@ -174,12 +174,13 @@ def test_rollback_to_a_version_never_run_is_refused(
 
 
 def test_a_person_promoting_over_a_hold_lifts_it(project: Project, tmp_path: Path, capsys) -> None:
-    """A hand promotion into a held environment is allowed, drops the hold and says so in the PR."""
+    """A hand promotion with --release-hold lifts the hold and says so in the PR."""
     register_version(project, tmp_path, bias=0.6)
     _dev_v2_rolled_back_to_v1(project, tmp_path, "incident 42")
     commit(project, "rollback")
     capsys.readouterr()
-    assert modelops(project, "promote", "toy", "--to", "dev", "--version", "2") == 0
+    args = ("promote", "toy", "--to", "dev", "--version", "2")
+    assert modelops(project, *args, "--release-hold") == 0
     assert "lifts the hold" in capsys.readouterr().out
     manifest = load_manifest(project, "dev", "toy")
     assert manifest is not None and manifest.version == 2 and manifest.hold is None
@@ -250,3 +251,24 @@ def test_no_codeowners_file_means_no_owners(tmp_path: Path) -> None:
     from modelops.promote import _codeowners
 
     assert _codeowners(Project(tmp_path), "environments/prod/models/x.yaml") == []
+
+
+def test_rollback_to_an_older_toolkits_manifest_drops_artifact_uri(
+    project: Project, tmp_path: Path
+) -> None:
+    """Rolling back to a manifest an older toolkit wrote (with artifact_uri) commits no path."""
+    register_version(project, tmp_path, bias=0.6)
+    register_version(project, tmp_path, bias=0.7)
+    dev = project.manifest_path("dev", "toy")
+    assert modelops(project, "promote", "toy", "--to", "dev", "--version", "1") == 0
+    old = dev.read_text().replace("schema_version: 1\n", "")
+    dev.write_text(old + f"artifact_uri: {(tmp_path / 'mlartifacts').as_uri()}\n")
+    commit(project, "dev v1, as an older toolkit wrote it")
+    assert modelops(project, "promote", "toy", "--to", "dev", "--version", "2") == 0
+    commit(project, "dev v2")
+    args = ("rollback", "toy", "--env", "dev", "--to-version", "1", "--reason", "v2 is slow")
+    assert modelops(project, *args) == 0
+    held = load_manifest(project, "dev", "toy")
+    assert held is not None and held.version == 1 and held.hold is not None
+    assert "artifact_uri" not in held.raw and held.raw["schema_version"] == 1
+    assert _local_paths(dev.read_text(), tmp_path, project.state_dir) == []
