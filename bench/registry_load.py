@@ -67,7 +67,10 @@ def _project(root: Path) -> Path:
         shutil.rmtree(root)
     root.mkdir(parents=True)
     write_toy(root)
-    shutil.copytree(REPO / "environments", root / "environments")
+    # Not the manifests: they name versions of the checkout's registry (see scratch_project).
+    shutil.copytree(
+        REPO / "environments", root / "environments", ignore=shutil.ignore_patterns("models")
+    )
     git(root, "init", "-q", "-b", "main")
     git(root, "add", "-A")
     git(root, "commit", "-qm", "bench: toy model")
