@@ -6,7 +6,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install demo test test-fast lint bench stack clean
+# Toolkit Python (always linted) and team Python (linted with TEAM=1; see docs/team-code.md).
+TOOLKIT_PY := src/modelops tests bench
+TEAM_PY = $(wildcard src/models tests/examples)
+TEAM ?=
+
+.PHONY: help install demo test test-fast lint reference bench stack clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -20,7 +25,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install the toolkit with its dev tools
 
-demo: $(STAMP) ## run the whole model loop offline on the two example models
+demo: $(STAMP) ## run the whole model loop offline on every model in pipelines/
 	$(BIN)/modelops demo
 
 test: $(STAMP) ## run the full test suite (unit, integration, workflows)
@@ -29,12 +34,20 @@ test: $(STAMP) ## run the full test suite (unit, integration, workflows)
 test-fast: $(STAMP) ## unit tests only
 	$(BIN)/python -m pytest tests/unit -q
 
-lint: $(STAMP) ## ruff, mypy, and the workflow linters
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+lint: $(STAMP) ## ruff and mypy on the toolkit, the workflow linters; TEAM=1 also lints src/models
+	$(BIN)/ruff check --extend-exclude tests/examples $(TOOLKIT_PY)
+	$(BIN)/ruff format --check --extend-exclude tests/examples $(TOOLKIT_PY)
 	$(BIN)/mypy
+	$(BIN)/python -m modelops.schemadoc --check
 	$(BIN)/actionlint
 	$(BIN)/zizmor --offline --min-severity medium .github/workflows actions
+	@if [ -n "$(TEAM)" ] && [ -n "$(TEAM_PY)" ]; then \
+		echo "team code: $(TEAM_PY)"; \
+		$(BIN)/ruff check $(TEAM_PY) && $(BIN)/ruff format --check $(TEAM_PY); \
+	fi
+
+reference: $(STAMP) ## regenerate docs/reference.md from the JSON Schemas
+	$(BIN)/python -m modelops.schemadoc
 
 bench: $(STAMP) ## run the benchmarks (~15 min) and write bench/RESULTS.md (clean tree only)
 	$(BIN)/python bench/run.py

@@ -261,14 +261,19 @@ def git(root: Path, *args: str) -> str:
 
 
 def scratch_project(dest: Path, *, with_data: bool = True) -> Path:
-    """A fresh git repository at `dest` holding the template's pipelines, environments, models."""
+    """A fresh git repository at `dest` holding the template's pipelines, environments, models.
+
+    Not the manifests: they name versions of the checkout's registry, which the scratch
+    registry lacks (a fork that promoted its own models would break every figure).
+    """
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
     names = ["pipelines", "environments", *(["data"] if with_data else [])]
     for name in names:
         if (REPO / name).exists():
-            shutil.copytree(REPO / name, dest / name)
+            ignored = shutil.ignore_patterns("models") if name == "environments" else None
+            shutil.copytree(REPO / name, dest / name, ignore=ignored)
     shutil.copytree(
         REPO / "src" / "models",
         dest / "src" / "models",

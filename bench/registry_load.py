@@ -45,7 +45,7 @@ from bench.common import (  # noqa: E402
     run_child,
 )
 
-TITLE = "Registry load: no-op deploy against MLflow on PostgreSQL with basic auth"
+TITLE = "9 Registry load: no-op deploy against MLflow on PostgreSQL with basic auth"
 MODEL = "toy"
 LEVELS = (1, 4, 8)
 QUICK_LEVELS = (1, 4)
@@ -67,7 +67,10 @@ def _project(root: Path) -> Path:
         shutil.rmtree(root)
     root.mkdir(parents=True)
     write_toy(root)
-    shutil.copytree(REPO / "environments", root / "environments")
+    # Not the manifests: they name versions of the checkout's registry (see scratch_project).
+    shutil.copytree(
+        REPO / "environments", root / "environments", ignore=shutil.ignore_patterns("models")
+    )
     git(root, "init", "-q", "-b", "main")
     git(root, "add", "-A")
     git(root, "commit", "-qm", "bench: toy model")
@@ -113,7 +116,7 @@ def _is_noop(root: Path, env: dict[str, str]) -> None:
         env=env,
         check=False,
     )
-    if proc.returncode != 0 or "up to date" not in proc.stdout:
+    if proc.returncode != 0 or "nothing to do" not in proc.stdout:
         raise BenchError(f"deploy dev in {root.name} is not a no-op: {proc.stdout.strip()[-300:]}")
 
 

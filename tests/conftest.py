@@ -1,4 +1,4 @@
-"""Shared fixtures: a scratch copy of the project with its own embedded state."""
+"""Shared fixtures: scratch projects (the sample or the toy model) with their own embedded state."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+# Toolkit tests never read the repository's own pipelines/, environments/, src/models/ or
+# data/ (a fork changes them): they build projects from this sample or the toy model.
+SAMPLE = Path(__file__).resolve().parent / "fixtures" / "sample"
 
 
 @pytest.fixture(autouse=True)
@@ -31,17 +33,9 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(var, raising=False)
 
 
-def copy_project(dest: Path) -> Path:
-    """Copy the parts of the repository a model loop needs into `dest` and `git init` it."""
-    for name in ("pipelines", "environments", "data"):
-        if (REPO / name).exists():
-            shutil.copytree(REPO / name, dest / name)
-    if (REPO / "src" / "models").exists():
-        shutil.copytree(
-            REPO / "src" / "models",
-            dest / "src" / "models",
-            ignore=shutil.ignore_patterns("__pycache__"),
-        )
+def copy_project(source: Path, dest: Path) -> Path:
+    """Copy the project at `source` into `dest` and `git init` it (one commit)."""
+    shutil.copytree(source, dest, ignore=shutil.ignore_patterns("__pycache__", "README.md"))
     env = {
         **os.environ,
         "GIT_AUTHOR_NAME": "t",
@@ -55,10 +49,35 @@ def copy_project(dest: Path) -> Path:
     return dest
 
 
+@pytest.fixture(scope="session")
+def sample_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tests/fixtures/sample with its data generated: built once, never written to by tests."""
+    root = tmp_path_factory.mktemp("sample") / "proj"
+    shutil.copytree(SAMPLE, root, ignore=shutil.ignore_patterns("__pycache__"))
+    src = root / "src"
+    # The sample's own packages first: the repository's src/models must not answer.
+    path = os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")])
+    for module, output in (
+        ("models.churn.generate", root / "data" / "churn" / "customers.csv"),
+        ("models.digits.export", root / "data" / "digits" / "digits.csv"),
+    ):
+        output.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [sys.executable, "-m", module, str(output)],
+            cwd=src,
+            env={**os.environ, "PYTHONPATH": path},
+            check=True,
+            capture_output=True,
+        )
+    return root
+
+
 @pytest.fixture
-def project_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A git repository holding a copy of the project; cwd is set to it."""
-    root = copy_project(tmp_path / "proj")
+def project_copy(
+    sample_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
+    """A git repository holding a copy of the sample project; cwd is set to it."""
+    root = copy_project(sample_project, tmp_path / "proj")
     monkeypatch.chdir(root)
     yield root
     # Model packages imported from this copy must not leak into the next test.

@@ -269,6 +269,12 @@ def _retrain(project: Project | None, a: argparse.Namespace) -> CommandResult:
     )
 
 
+def _new(project: Project | None, a: argparse.Namespace) -> CommandResult:
+    from modelops.scaffold import new_model
+
+    return new_model(_project(project), a.name, a.template, owner=a.owner)
+
+
 def _demo(project: Project | None, a: argparse.Namespace) -> CommandResult:
     from modelops.demo import run_demo
 
@@ -646,6 +652,23 @@ def build_parser() -> argparse.ArgumentParser:
         default="manual",
         choices=["drift", "monitor", "manual"],
         help="what asked for it; its report goes into the body",
+    )
+
+    p = command(
+        "new",
+        _new,
+        "write a new model from a template: package under src/models/NAME, pandera schema, "
+        "spec pipelines/NAME.yaml and sample data, ready for validate, data-test and train",
+    )
+    p.add_argument("name", metavar="NAME", help="model name: lower case, digits and _")
+    p.add_argument(
+        "--template",
+        default="sklearn-classifier",
+        choices=("sklearn-classifier", "sklearn-regressor", "torch-classifier"),
+        help="what to start from (default: sklearn-classifier)",
+    )
+    p.add_argument(
+        "--owner", default="@ml-team", help="team or person accountable (default: @ml-team)"
     )
 
     p = command(

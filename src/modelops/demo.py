@@ -1,10 +1,13 @@
 """`modelops demo`: the whole model loop on the example models, in a scratch repository.
 
-The scratch folder gets a copy of pipelines/, environments/, data/ and src/models/,
-its own git history and its own embedded MLflow under `.modelops/`; the user's
-checkout and any configured tracking server are never touched. The loop is a
-list of `Step`s, each one `modelops` command line, so later stages (promote,
-deploy, predict, drift) are added by appending steps.
+The scratch folder gets a copy of pipelines/, environments/ (the stage files, not
+the manifests), data/ and src/models/, its own git history and its own embedded
+MLflow under `.modelops/`; the user's checkout and any configured tracking server
+are never touched. The manifests stay behind because they name versions of the
+user's registry, which the scratch registry does not hold: the demo promotes its
+own versions from an empty registry, whatever the checkout's environments run.
+The loop is a list of `Step`s, each one `modelops` command line, so later stages
+(promote, deploy, predict, drift) are added by appending steps.
 """
 
 from __future__ import annotations
@@ -42,12 +45,14 @@ class Step:
     # Runs before / after the command, e.g. to write its input or commit its output.
     before: Callable[[str | None], object] | None = None
     after: Callable[[str | None], None] | None = None
+    # For per-model steps: whether it applies to a model (drift only where the spec has one).
+    applies: Callable[[str], bool] | None = None
 
 
 def default_steps() -> list[Step]:
     """The PR path: validate → data-test → train → evaluate → register → report.
 
-    `cli_demo` appends `gitops_steps`: promotion, deploys, scoring and drift.
+    `run_demo` appends `gitops_steps`: promotion, deploys, scoring and drift.
     """
     return [
         Step("validate", lambda _: ["validate"], per_model=False),
@@ -63,6 +68,7 @@ def gitops_steps(scratch: Project) -> list[Step]:
     """After registering: promote dev → staging → prod as commits, deploy each, score, drift."""
     from modelops.drift import shifted_copy
     from modelops.serve import scoring_batch
+    from modelops.spec import load_pipeline
 
     inputs = scratch.state_dir / "demo"
 
@@ -122,6 +128,7 @@ def gitops_steps(scratch: Project) -> list[Step]:
             ],
             before=lambda m: shifted_copy(scratch, str(m), inputs / f"{m}-shifted.csv"),
             expected={0: "", 3: "drift detected, as expected: the demo shifted the data"},
+            applies=lambda m: load_pipeline(scratch, m).drift is not None,
         ),
     ]
     return steps
@@ -140,9 +147,10 @@ def make_scratch(project: Project, workdir: Path) -> Project:
     for name in COPIED:
         source = project.root / name
         if source.exists():
-            shutil.copytree(
-                source, workdir / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
-            )
+            ignored = ["__pycache__", "*.pyc"]
+            if name == "environments":
+                ignored.append("models")  # the manifests: see the module docstring
+            shutil.copytree(source, workdir / name, ignore=shutil.ignore_patterns(*ignored))
     (workdir / ".gitignore").write_text(".modelops/\n__pycache__/\n", encoding="utf-8")
     identity = {
         "GIT_AUTHOR_NAME": "modelops demo",
@@ -173,7 +181,8 @@ def run_steps(
     first failure."""
     done: list[dict[str, object]] = []
     for step in steps:
-        for model in models if step.per_model else [None]:
+        chosen = [m for m in models if step.applies is None or step.applies(m)]
+        for model in chosen if step.per_model else [None]:
             argv = ["-C", str(scratch.root), *step.argv(model)]
             label = f"{step.name} {model}" if model else step.name
             print(f"── {label}", flush=True)

@@ -30,6 +30,7 @@ from modelops.fsutil import (
 )
 from modelops.project import ENVIRONMENTS, Project
 from modelops.results import CommandResult
+from modelops.schemaversion import SCHEMA_VERSION
 from modelops.spec import (
     EnvironmentSpec,
     Manifest,
@@ -174,10 +175,10 @@ def _check_gates(spec: PipelineSpec, metrics: dict[str, float], where: str) -> N
 
 def _version_doc(info: Any, promoted_from: str) -> dict[str, Any]:
     return {
+        "schema_version": SCHEMA_VERSION,
         "model": info.model,
         "version": info.version,
         "model_uri": info.model_uri,
-        "artifact_uri": info.source,
         "sha256": info.sha256,
         "run_id": info.run_id,
         "source_commit": info.commit,
@@ -244,7 +245,11 @@ def _candidate(
         file=str(source.path),
         pinned_by=f"the '{previous}' manifest",
     )
-    doc = {k: v for k, v in source.raw.items() if k not in ("hold", "hold_released")}
+    # artifact_uri: older toolkits copied the store's machine-local location here; never commit it.
+    doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
+    doc.update(
+        (k, v) for k, v in source.raw.items() if k not in ("hold", "hold_released", "artifact_uri")
+    )
     doc.update(promoted_from=previous, promoted_at=now_iso())
     return doc, previous
 
@@ -565,7 +570,10 @@ def rollback(
     current = load_manifest(project, env, model)
     if current is not None and current.version == to_version and current.hold:
         return {"model": model, "env": env, "version": to_version, "changed": False}
-    doc = {k: v for k, v in earlier.raw.items() if k not in ("hold", "hold_released")}
+    doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
+    doc.update(
+        (k, v) for k, v in earlier.raw.items() if k not in ("hold", "hold_released", "artifact_uri")
+    )
     doc.update(
         promoted_from="rollback",
         promoted_at=now_iso(),

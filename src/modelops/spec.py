@@ -18,6 +18,7 @@ from typing import Any
 from modelops.errors import InputError, SpecError
 from modelops.fsutil import read_yaml
 from modelops.project import Project
+from modelops.schemaversion import check_schema_version
 
 # The pipeline schema's `name` pattern: also what CLI and library calls accept as a model.
 MODEL_NAME = re.compile(r"[a-z][a-z0-9_-]{0,62}")
@@ -114,6 +115,8 @@ def validate_document(document: Any, schema_name: str, file: Path) -> dict[str, 
             file=file,
             hint=f"see the {schema_name} schema: {schema_path(schema_name)}",
         )
+    # A newer format may rename or add fields: refuse it whole, before "unknown field".
+    check_schema_version(document, file, schema_name)
     errors = _validator(schema_name).iter_errors(document)
     problems = [_schema_problem(e, schema_name, file) for e in errors]
     raise_all(sorted(problems, key=lambda p: (p.field or "", p.message)))

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.integration
 def project(
     project_copy: Path, stack: Stack, s3_link: Link, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Project]:
-    """The repository's models plus the toy one, pointed at the stack through a fresh prefix."""
+    """The sample project's models plus the toy one, pointed at the stack through a fresh prefix."""
     write_toy(project_copy)
     git_commit_all(project_copy, "add toy model")
     prefix = f"t-{uuid.uuid4().hex[:8]}"

@@ -1,4 +1,4 @@
-"""A git project with the toy model, the real environment folders and registered versions.
+"""A git project with the toy model, the sample's environment folders and registered versions.
 
 Promotion, deploy, status, predict and drift tests start from here: versions are
 real bundles (written by `modelops.bundle`) logged to a real MLflow run and
@@ -23,13 +23,14 @@ from modelops.modelapi import TrainContext, load_model_module
 from modelops.project import Project
 from modelops.spec import load_pipeline
 
-REPO = Path(__file__).resolve().parents[2]
+# The sample project's environments (tests/fixtures/sample), never the repository's own.
+ENVIRONMENTS = Path(__file__).resolve().parents[1] / "fixtures" / "sample" / "environments"
 
 
 def make_project(root: Path) -> Project:
-    """The toy model plus a copy of the repository's environments/, committed."""
+    """The toy model plus the sample project's environments/ (no manifests), committed."""
     write_toy(root)
-    shutil.copytree(REPO / "environments", root / "environments")
+    shutil.copytree(ENVIRONMENTS, root / "environments")
     git_commit_all(root, "toy project")
     return Project(root)
 

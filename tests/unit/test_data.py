@@ -1,4 +1,4 @@
-"""`modelops data-test` and the data library: bundled data, bad files, schema failures, leakage."""
+"""`modelops data-test` on the sample project: bad files, schema failures, leakage."""
 
 from __future__ import annotations
 
@@ -14,16 +14,9 @@ import pytest
 from modelops.cli import main
 from modelops.fsutil import sha256_file
 
-REPO = Path(__file__).resolve().parents[2]
-CHURN_CSV = REPO / "data" / "churn" / "customers.csv"
-DIABETES_CSV = REPO / "data" / "diabetes" / "diabetes.csv"
-DIGITS_CSV = REPO / "data" / "digits" / "digits.csv"
-
-
-@pytest.fixture
-def models_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Import the repository's model packages (generators, schemas) in-process."""
-    monkeypatch.syspath_prepend(str(REPO / "src"))
+# The sample project's data (tests/fixtures/sample), inside each test's project copy.
+CHURN_CSV = Path("data/churn/customers.csv")
+DIGITS_CSV = Path("data/digits/digits.csv")
 
 
 def _rows(path: Path) -> list[list[str]]:
@@ -51,48 +44,14 @@ def _assert_refused(code: int, err: str, *names: str) -> None:
         assert name in err
 
 
-# -- the bundled data is what its generator writes -------------------------------
-
-
-@pytest.mark.usefixtures("models_on_path")
-def test_churn_csv_is_reproduced_by_its_generator(tmp_path: Path) -> None:
-    """The committed churn CSV is byte-identical to a fresh run of the seeded generator."""
-    from models.churn.generate import main as generate
-
-    assert generate([str(tmp_path / "customers.csv")]) == 0
-    assert sha256_file(tmp_path / "customers.csv") == sha256_file(CHURN_CSV)
-
-
-@pytest.mark.usefixtures("models_on_path")
-def test_digits_csv_is_reproduced_by_its_exporter(tmp_path: Path) -> None:
-    """The committed digits CSV is byte-identical to a fresh export of scikit-learn's copy."""
-    from models.digits.export import main as export
-
-    assert export([str(tmp_path / "digits.csv")]) == 0
-    assert sha256_file(tmp_path / "digits.csv") == sha256_file(DIGITS_CSV)
-
-
-@pytest.mark.usefixtures("models_on_path")
-def test_diabetes_csv_is_reproduced_by_its_exporter(tmp_path: Path) -> None:
-    """The committed diabetes CSV is byte-identical to a fresh export of scikit-learn's copy,
-    and its sha256 is the one the spec pins."""
-    from modelops.project import Project
-    from modelops.spec import load_pipeline
-    from models.diabetes.export import main as export
-
-    assert export([str(tmp_path / "diabetes.csv")]) == 0
-    assert sha256_file(tmp_path / "diabetes.csv") == sha256_file(DIABETES_CSV)
-    assert load_pipeline(Project(REPO), "diabetes").data_sha256 == sha256_file(DIABETES_CSV)
-
-
 # -- the happy path ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("model", ["churn", "digits", "diabetes"])
+@pytest.mark.parametrize("model", ["churn", "digits"])
 def test_bundled_data_passes_and_result_is_written(
     project_copy: Path, capsys: pytest.CaptureFixture[str], model: str
 ) -> None:
-    """The example data passes its schema with no leakage; the JSON result says so."""
+    """The sample data passes its schema with no leakage; the JSON result says so."""
     code, out, _ = _data_test(capsys, model)
     assert code == 0
     assert "checks passed" in out
@@ -105,13 +64,6 @@ def test_bundled_data_passes_and_result_is_written(
     split = result["split"]
     assert split["train_rows"] + split["test_rows"] == result["profile"]["rows"]
     assert split["train_ids_sha256"] != split["test_ids_sha256"]
-    if model == "diabetes":  # regression: the target's distribution, no class balance
-        distribution = result["profile"]["target_distribution"]
-        assert result["profile"]["class_balance"] is None
-        assert distribution["count"] == result["profile"]["rows"] == 442
-        assert distribution["min"] == 25.0 and distribution["max"] == 346.0
-        assert distribution["zeros"] == 0
-        return
     balance = result["profile"]["class_balance"]
     assert sum(v["count"] for v in balance.values()) == result["profile"]["rows"]
 
@@ -123,7 +75,7 @@ def test_malformed_csv_names_file_and_line(
     project_copy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A row with extra fields is refused with the file and the CSV line."""
-    lines = CHURN_CSV.read_text().splitlines()
+    lines = (project_copy / CHURN_CSV).read_text().splitlines()
     lines[6] += ",surplus,fields"
     bad = project_copy / "broken.csv"
     bad.write_text("\n".join(lines) + "\n")
@@ -142,7 +94,7 @@ def test_header_only_file_is_refused(
     project_copy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A header with no rows is refused: there is nothing to test or train on."""
-    header = CHURN_CSV.read_text().splitlines()[0]
+    header = (project_copy / CHURN_CSV).read_text().splitlines()[0]
     (project_copy / "header.csv").write_text(header + "\n")
     code, _, err = _data_test(capsys, "churn", "--data", "header.csv")
     _assert_refused(code, err, "header.csv", "no data rows")
@@ -186,7 +138,7 @@ def test_unsupported_extension_is_refused(
     project_copy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A data file of an unknown type is refused with the supported ones listed."""
-    (project_copy / "customers.xlsx").write_bytes(CHURN_CSV.read_bytes())
+    (project_copy / "customers.xlsx").write_bytes((project_copy / CHURN_CSV).read_bytes())
     code, _, err = _data_test(capsys, "churn", "--data", "customers.xlsx")
     _assert_refused(code, err, "customers.xlsx", ".csv", ".parquet")
 
@@ -195,7 +147,7 @@ def test_not_a_parquet_file_is_refused(
     project_copy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A CSV renamed to .parquet is refused as unreadable Parquet, not a traceback."""
-    (project_copy / "customers.parquet").write_bytes(CHURN_CSV.read_bytes())
+    (project_copy / "customers.parquet").write_bytes((project_copy / CHURN_CSV).read_bytes())
     code, _, err = _data_test(capsys, "churn", "--data", "customers.parquet")
     _assert_refused(code, err, "customers.parquet", "Parquet")
 
@@ -206,7 +158,7 @@ def test_parquet_file_is_tested_like_csv(
     """The same data as Parquet passes the same schema."""
     import pandas as pd
 
-    pd.read_csv(CHURN_CSV).to_parquet(project_copy / "customers.parquet")
+    pd.read_csv(project_copy / CHURN_CSV).to_parquet(project_copy / "customers.parquet")
     code, out, _ = _data_test(capsys, "churn", "--data", "customers.parquet")
     assert code == 0
     assert "checks passed" in out
@@ -215,7 +167,7 @@ def test_parquet_file_is_tested_like_csv(
 def test_unknown_model_is_refused(project_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A model without a pipeline spec is refused, listing the known ones."""
     code, _, err = _data_test(capsys, "fraud")
-    _assert_refused(code, err, "pipelines/fraud.yaml", "unknown model", "churn, diabetes, digits")
+    _assert_refused(code, err, "pipelines/fraud.yaml", "unknown model", "churn, digits")
 
 
 # -- schema failures ------------------------------------------------------------------
@@ -235,7 +187,7 @@ def test_run_data_test_returns_failures_instead_of_raising(project_copy: Path) -
     from modelops.errors import DataError
     from modelops.project import Project
 
-    rows = _rows(CHURN_CSV)
+    rows = _rows(project_copy / CHURN_CSV)
     rows[1][5] = "-3"  # support_calls must not be negative
     bad = _write_rows(project_copy / "negative.csv", rows)
     result = run_data_test(Project(project_copy), "churn", data=bad)
@@ -250,7 +202,7 @@ def test_run_data_test_returns_failures_instead_of_raising(project_copy: Path) -
 
 def test_missing_column_is_reported(project_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A data file without one of the schema's columns names that column."""
-    rows = [r[:5] + r[6:] for r in _rows(CHURN_CSV)]  # drop support_calls
+    rows = [r[:5] + r[6:] for r in _rows(project_copy / CHURN_CSV)]  # drop support_calls
     bad = _write_rows(project_copy / "no_calls.csv", rows)
     code, _, err = _data_test(capsys, "churn", "--data", str(bad))
     _assert_refused(code, err, "no_calls.csv", "support_calls", "missing")
@@ -261,7 +213,7 @@ def test_wrong_type_is_reported_with_the_row(
     project_copy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Text in an integer column is reported with its column, line and value."""
-    rows = _rows(CHURN_CSV)
+    rows = _rows(project_copy / CHURN_CSV)
     rows[10][1] = "ten"  # tenure_months
     bad = _write_rows(project_copy / "typed.csv", rows)
     code, _, err = _data_test(capsys, "churn", "--data", str(bad))
@@ -274,7 +226,7 @@ def test_fraction_in_integer_column_is_reported_beside_empty_cells(
     project_copy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """3.5 in an int column is shown by line; an empty cell there is one not_nullable failure."""
-    rows = _rows(CHURN_CSV)
+    rows = _rows(project_copy / CHURN_CSV)
     rows[3][1], rows[5][1] = "", "3.5"  # tenure_months
     bad = _write_rows(project_copy / "fraction.csv", rows)
     code, _, err = _data_test(capsys, "churn", "--data", str(bad))
@@ -288,7 +240,7 @@ def test_semicolon_separated_file_is_refused(
     project_copy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A CSV saved with semicolons is refused with that diagnosis, not ten missing columns."""
-    (project_copy / "semi.csv").write_text(CHURN_CSV.read_text().replace(",", ";"))
+    (project_copy / "semi.csv").write_text((project_copy / CHURN_CSV).read_text().replace(",", ";"))
     code, _, err = _data_test(capsys, "churn", "--data", "semi.csv")
     _assert_refused(code, err, "semi.csv:1", "semicolons")
 
@@ -297,7 +249,7 @@ def test_all_failures_are_reported_at_once(
     project_copy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Out-of-range values in several columns are all reported, with counts and examples."""
-    rows = _rows(CHURN_CSV)
+    rows = _rows(project_copy / CHURN_CSV)
     rows[3][1], rows[5][1], rows[8][1] = "-4", "99", "120"  # tenure_months
     rows[7][3] = "9999.99"  # monthly_charges
     rows[9][2] = "weekly"  # contract
@@ -318,7 +270,7 @@ def test_duplicate_ids_fail_the_schema(
     project_copy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Two rows with one customer id fail the uniqueness check, both rows shown."""
-    rows = _rows(CHURN_CSV)
+    rows = _rows(project_copy / CHURN_CSV)
     rows[4][0] = rows[2][0]
     bad = _write_rows(project_copy / "dups.csv", rows)
     code, _, err = _data_test(capsys, "churn", "--data", str(bad))
@@ -331,7 +283,7 @@ def test_unknown_column_and_nulls_are_reported(
     project_copy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """An extra column and an empty cell in a non-nullable column are both reported."""
-    rows = _rows(DIGITS_CSV)
+    rows = _rows(project_copy / DIGITS_CSV)
     rows[0].append("comment")
     for row in rows[1:]:
         row.append("ok")
@@ -350,7 +302,7 @@ def test_many_duplicate_rows_are_leakage(
     project_copy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Rows repeated under new ids, above the allowed share of the test split, fail the test."""
-    rows = _rows(DIGITS_CSV)
+    rows = _rows(project_copy / DIGITS_CSV)
     copies = [[str(100_000 + i), *row[1:]] for i, row in enumerate(rows[1:201])]
     bad = _write_rows(project_copy / "repeated.csv", rows + copies)
     code, out, err = _data_test(capsys, "digits", "--data", str(bad))
@@ -373,7 +325,7 @@ def test_a_few_chance_duplicates_pass_and_are_reported(
     text = spec_file.read_text()
     assert "  split:\n" in text
     spec_file.write_text(text.replace("  split:\n", "  split:\n    max_duplicate_share: 0.5\n"))
-    rows = _rows(DIGITS_CSV)
+    rows = _rows(project_copy / DIGITS_CSV)
     copies = [[str(100_000 + i), *row[1:]] for i, row in enumerate(rows[1:201])]
     repeated = _write_rows(project_copy / "repeated.csv", rows + copies)
     code, out, _ = _data_test(capsys, "digits", "--data", str(repeated))
@@ -402,7 +354,7 @@ def test_leakage_check_finds_shared_ids(project_copy: Path) -> None:
 
     from modelops.data.split import leakage_check
 
-    frame = pd.read_csv(CHURN_CSV)
+    frame = pd.read_csv(project_copy / CHURN_CSV)
     spec, train, test = _split_of(project_copy, frame)
     shared = frame["customer_id"].iloc[train[5]]
     frame.loc[frame.index[test[0]], "customer_id"] = shared
@@ -420,7 +372,7 @@ def test_leakage_check_counts_rows_equal_in_every_column_but_the_id(project_copy
 
     from modelops.data.split import leakage_check
 
-    frame = pd.read_csv(CHURN_CSV)
+    frame = pd.read_csv(project_copy / CHURN_CSV)
     spec, train, test = _split_of(project_copy, frame)
     columns = [c for c in frame.columns if c != "customer_id"]
     source, twin, near = train[0], test[0], test[1]
@@ -444,7 +396,7 @@ def test_split_sizes_classes_and_seeds(project_copy: Path) -> None:
 
     from modelops.data.split import split_positions
 
-    frame = pd.read_csv(CHURN_CSV)
+    frame = pd.read_csv(project_copy / CHURN_CSV)
     spec, _, _ = _split_of(project_copy, frame)
     n = len(frame)
     for stratify in (True, False):
@@ -471,7 +423,7 @@ def test_a_class_too_rare_to_stratify_is_a_clear_error(project_copy: Path) -> No
     from modelops.data.split import split
     from modelops.errors import DataError
 
-    frame = pd.read_csv(CHURN_CSV)
+    frame = pd.read_csv(project_copy / CHURN_CSV)
     spec, _, _ = _split_of(project_copy, frame)
     frame.loc[frame.index[0], "churned"] = 7  # a third class with a single row
     with pytest.raises(DataError) as err:
@@ -489,7 +441,7 @@ def test_split_is_deterministic_and_stratified(project_copy: Path) -> None:
     from modelops.spec import load_pipeline
 
     spec = load_pipeline(Project(project_copy), "churn")
-    frame = pd.read_csv(CHURN_CSV)
+    frame = pd.read_csv(project_copy / CHURN_CSV)
     train_a, test_a = split(spec, frame)
     train_b, test_b = split(spec, frame.copy())
     assert rows_digest(test_a, spec) == rows_digest(test_b, spec)

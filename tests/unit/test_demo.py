@@ -1,4 +1,4 @@
-"""`modelops demo`: the PR path end to end on the example models, in a scratch repository."""
+"""`modelops demo`: the PR path end to end in a scratch repository, whatever the project holds."""
 
 from __future__ import annotations
 
@@ -8,37 +8,56 @@ import sys
 from pathlib import Path
 
 import pytest
+from gitopsproject import commit, make_project, modelops, register_version
 from mermaidcheck import mermaid_blocks, parse
+from toyproject import TOY_SPEC, write_toy
 
 from modelops.cli import main
+from modelops.project import Project
 
-REPO = Path(__file__).resolve().parents[2]
+
+def _forget_models() -> None:
+    for name in [m for m in sys.modules if m == "models" or m.startswith("models.")]:
+        del sys.modules[name]
+
+
+@pytest.fixture
+def promoted_project(tmp_path: Path) -> Project:
+    """A toy project whose own registry took v1 and v2 to prod, as a fork's would."""
+    project = make_project(tmp_path / "fork")
+    # A second model without a drift section: the demo runs every model, drift where it can.
+    write_toy(project.root)
+    spec = TOY_SPEC.replace("name: toy", "name: quiet").split("drift:")[0]
+    (project.root / "pipelines" / "quiet.yaml").write_text(spec)
+    commit(project, "second model")
+    register_version(project, tmp_path, bias=0.6)
+    register_version(project, tmp_path, bias=0.7, accuracy=0.85)
+    for env in ("dev", "staging", "prod"):
+        assert modelops(project, "promote", "toy", "--to", env, "--version", "2") == 0
+        commit(project, f"toy v2 to {env}")
+    _forget_models()
+    return project
 
 
 @pytest.mark.slow
-def test_demo_runs_the_loop_for_every_model(tmp_path: Path, monkeypatch, capsys) -> None:
-    """validate → … → report → promote → deploy → predict → drift, only in the scratch copy,
-    for the classifiers and the regressor; every report chart parses in Mermaid."""
+def test_demo_runs_the_loop_whatever_the_environments_hold(
+    promoted_project: Project, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """validate → … → promote → deploy → predict → drift runs in a scratch copy, ignoring the
+    project's own manifests (they name versions its scratch registry lacks) and user state."""
     monkeypatch.setenv("MODELOPS_HOME", str(tmp_path / "user-state"))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # must be ignored
     workdir = tmp_path / "demo"
-    assert (
-        main(
-            [
-                "-C",
-                str(REPO),
-                "--result",
-                str(tmp_path / "demo.json"),
-                "demo",
-                "--workdir",
-                str(workdir),
-            ]
-        )
-        == 0
-    )
+    root = promoted_project.root
+    before = subprocess.run(
+        ["git", "status", "--porcelain", "--ignored"], cwd=root, capture_output=True, text=True
+    ).stdout
+    argv = ["-C", str(root), "--result", str(tmp_path / "demo.json"), "demo", "--workdir"]
+    assert main([*argv, str(workdir)]) == 0
     out = capsys.readouterr().out
     result = json.loads((tmp_path / "demo.json").read_text())
-    assert result["models"] == ["churn", "diabetes", "digits"]
+    models = sorted(p.stem for p in (root / "pipelines").glob("*.yaml"))
+    assert result["models"] == models == ["quiet", "toy"]
     charts = []
     for model, report in result["reports"].items():
         text = Path(report).read_text()
@@ -50,55 +69,42 @@ def test_demo_runs_the_loop_for_every_model(tmp_path: Path, monkeypatch, capsys)
             (workdir / ".modelops" / "results" / model / "register.json").read_text()
         )
         assert registered["version"] == 1
-    # ROC + ROC + loss (digits logs losses) + predicted-vs-actual + residuals, all parse.
-    assert len(charts) == 5
+    # One ROC chart per binary model; each parses in Mermaid.
+    assert len(charts) == len(models)
     assert all(r == {"ok": True, "type": "xychart"} for r in parse(charts))
     assert (workdir / ".git").is_dir() and (workdir / ".modelops" / "mlflow.db").is_file()
-    # Promotion landed as commits and every environment serves version 1 of both models.
     log = subprocess.run(
         ["git", "log", "--format=%s"], cwd=workdir, capture_output=True, text=True, check=True
     ).stdout
     for env in ("dev", "staging", "prod"):
-        for model in ("churn", "diabetes", "digits"):
-            assert f"promote {model} to {env}" in log
+        assert all(f"promote {m} to {env}" in log for m in models)
         live = json.loads((workdir / ".modelops" / "serving" / env / "live.json").read_text())
-        assert {m: e["version"] for m, e in live.items()} == {
-            "churn": 1,
-            "diabetes": 1,
-            "digits": 1,
-        }
-    # The batch was scored from prod, one prediction per input row.
-    batch = workdir / ".modelops" / "demo" / "churn-batch.csv"
-    scores = workdir / ".modelops" / "demo" / "churn-scores.csv"
+        assert {m: e["version"] for m, e in live.items()} == dict.fromkeys(models, 1)
+    batch = workdir / ".modelops" / "demo" / "toy-batch.csv"
+    scores = workdir / ".modelops" / "demo" / "toy-scores.csv"
     assert len(scores.read_text().splitlines()) == len(batch.read_text().splitlines())
-    # The shifted data was caught: drift exits 3 for at least one model, as the demo expects.
-    drift_codes = {
-        s["model"]: s["exit_code"] for s in result["steps"] if s["step"].startswith("drift")
-    }
-    assert set(drift_codes) == {"churn", "diabetes", "digits"} and 3 in drift_codes.values()
-    # The regression example went through the same loop: rmse gated, predictions numeric.
-    evaluation = json.loads(
-        (workdir / ".modelops" / "results" / "diabetes" / "evaluate.json").read_text()
-    )
-    assert evaluation["task"] == "regression" and evaluation["passed"] is True
-    assert set(evaluation["metrics"]) == {"rmse", "mae", "r2", "mape"}
-    scored = (workdir / ".modelops" / "demo" / "diabetes-scores.csv").read_text().splitlines()
-    assert scored[0] == "patient_id,prediction,model_version,model_sha256,scored_at"
-    assert float(scored[1].split(",")[1]) > 0
-    drift = json.loads(
-        (workdir / ".modelops" / "reports" / "diabetes" / "drift-prod.json").read_text()
-    )
-    assert "statistic" in drift["prediction"]
-    # The user's state (MODELOPS_HOME) was ignored: the demo kept to its scratch copy.
+    # Each prediction carries its provenance: the version and bundle digest that scored it.
+    header = scores.read_text().splitlines()[0].split(",")
+    assert header[-3:] == ["model_version", "model_sha256", "scored_at"]
+    drift = {s["model"]: s["exit_code"] for s in result["steps"] if s["step"].startswith("drift")}
+    assert set(drift) == {"toy"}, "a spec without a drift section skips the drift step"
+    assert drift["toy"] in (0, 3)
+    # The project itself is untouched: its prod manifest still pins its own v2.
+    after = subprocess.run(
+        ["git", "status", "--porcelain", "--ignored"], cwd=root, capture_output=True, text=True
+    ).stdout
+    assert after == before
+    assert "version: 2" in (root / "environments" / "prod" / "models" / "toy.yaml").read_text()
     assert not (tmp_path / "user-state" / "mlflow.db").exists()
-    assert not (tmp_path / "user-state" / "reports").exists()
-    for name in [m for m in sys.modules if m == "models" or m.startswith("models.")]:
-        del sys.modules[name]
+    _forget_models()
 
 
 def test_demo_refuses_a_non_empty_workdir(tmp_path: Path, capsys) -> None:
     """A --workdir with files in it is refused (exit 2) rather than mixed into."""
-    (tmp_path / "keep.txt").write_text("mine")
-    assert main(["-C", str(REPO), "demo", "--workdir", str(tmp_path)]) == 2
+    project = write_toy(tmp_path / "proj")
+    workdir = tmp_path / "busy"
+    workdir.mkdir()
+    (workdir / "keep.txt").write_text("mine")
+    assert main(["-C", str(project), "demo", "--workdir", str(workdir)]) == 2
     assert "not empty" in capsys.readouterr().err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+    assert sorted(p.name for p in workdir.iterdir()) == ["keep.txt"]

@@ -48,3 +48,28 @@ def test_every_option_is_documented() -> None:
         if option.startswith("--") and option != "--help" and option not in docs
     ]
     assert missing == []
+
+
+def test_team_lint_rules_are_stated_as_configured() -> None:
+    """docs/team-code.md states the line length and every rule set ruff is configured with."""
+    import tomllib
+
+    ruff = tomllib.loads((REPO / "pyproject.toml").read_text("utf-8"))["tool"]["ruff"]
+    text = (REPO / "docs" / "team-code.md").read_text("utf-8")
+    assert f"line length {ruff['line-length']}" in text
+    assert f'target-version = "{ruff["target-version"]}"' in text
+    missing = [code for code in ruff["lint"]["select"] if f"`{code}`" not in text]
+    missing += [code for code in ruff["lint"]["ignore"] if code not in text]
+    assert missing == []
+
+
+def test_first_model_page_uses_real_commands_and_templates() -> None:
+    """Every `modelops X` in docs/first-model.md is a command, every template it names exists."""
+    import re
+
+    from modelops.scaffold import TEMPLATES
+
+    text = (REPO / "docs" / "first-model.md").read_text("utf-8")
+    used = set(re.findall(r"^modelops ([a-z-]+)", text, flags=re.MULTILINE))
+    assert used and used <= set(_subcommands())
+    assert [t for t in TEMPLATES if f"`{t}`" not in text] == []

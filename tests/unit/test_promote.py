@@ -186,6 +186,36 @@ def test_a_person_promoting_over_a_hold_lifts_it(project: Project, tmp_path: Pat
     assert manifest is not None and manifest.version == 2 and manifest.hold is None
 
 
+def _local_paths(text: str, *roots: Path) -> list[str]:
+    """Pieces of `text` that name a file on this machine."""
+    found = [line for line in text.splitlines() if "file:" in line]
+    return found + [str(root) for root in roots if str(root) in text]
+
+
+def test_manifests_and_pr_bodies_hold_no_machine_local_path(
+    project: Project, tmp_path: Path
+) -> None:
+    """What promotion commits (manifests, PR body) names artifacts by registry URI, never a path."""
+    register_version(project, tmp_path)
+    roots = (tmp_path, project.state_dir, Path.home())
+    assert modelops(project, "promote", "toy", "--to", "dev") == 0
+    dev = project.manifest_path("dev", "toy")
+    assert "models:/toy/1" in dev.read_text()
+    assert _local_paths(dev.read_text(), *roots) == []
+    # An older toolkit wrote the store location into dev; promotion up must not carry it on.
+    dev.write_text(dev.read_text() + f"artifact_uri: {(tmp_path / 'mlartifacts').as_uri()}\n")
+    commit(project, "dev v1, as an older toolkit wrote it")
+    body = tmp_path / "pr.md"
+    assert modelops(project, "promote", "toy", "--to", "staging", "--pr-body", str(body)) == 0
+    commit(project, "staging v1")
+    assert modelops(project, "promote", "toy", "--to", "prod") == 0
+    for env in ("staging", "prod"):
+        text = project.manifest_path(env, "toy").read_text()
+        assert "models:/toy/1" in text
+        assert _local_paths(text, *roots) == [], env
+    assert _local_paths(body.read_text(), *roots) == []
+
+
 _CODEOWNERS = """\
 # comment
 *                          @acme/platform
@@ -221,3 +251,24 @@ def test_no_codeowners_file_means_no_owners(tmp_path: Path) -> None:
     from modelops.promote import _codeowners
 
     assert _codeowners(Project(tmp_path), "environments/prod/models/x.yaml") == []
+
+
+def test_rollback_to_an_older_toolkits_manifest_drops_artifact_uri(
+    project: Project, tmp_path: Path
+) -> None:
+    """Rolling back to a manifest an older toolkit wrote (with artifact_uri) commits no path."""
+    register_version(project, tmp_path, bias=0.6)
+    register_version(project, tmp_path, bias=0.7)
+    dev = project.manifest_path("dev", "toy")
+    assert modelops(project, "promote", "toy", "--to", "dev", "--version", "1") == 0
+    old = dev.read_text().replace("schema_version: 1\n", "")
+    dev.write_text(old + f"artifact_uri: {(tmp_path / 'mlartifacts').as_uri()}\n")
+    commit(project, "dev v1, as an older toolkit wrote it")
+    assert modelops(project, "promote", "toy", "--to", "dev", "--version", "2") == 0
+    commit(project, "dev v2")
+    args = ("rollback", "toy", "--env", "dev", "--to-version", "1", "--reason", "v2 is slow")
+    assert modelops(project, *args) == 0
+    held = load_manifest(project, "dev", "toy")
+    assert held is not None and held.version == 1 and held.hold is not None
+    assert "artifact_uri" not in held.raw and held.raw["schema_version"] == 1
+    assert _local_paths(dev.read_text(), tmp_path, project.state_dir) == []

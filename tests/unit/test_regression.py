@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gitopsproject import REPO, commit, forget_models, modelops
+from gitopsproject import ENVIRONMENTS, commit, forget_models, modelops
 from mermaidcheck import mermaid_blocks, parse
 from toyproject import git_commit_all
 
@@ -88,7 +88,7 @@ def write_line(root: Path, *, spec: str = LINE_SPEC, offset: float = 10.0) -> Pa
 def line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
     """A committed project holding the `line` regression model and the environments."""
     root = write_line(tmp_path / "proj")
-    shutil.copytree(REPO / "environments", root / "environments")
+    shutil.copytree(ENVIRONMENTS, root / "environments")
     (root / ".gitignore").write_text(".modelops/\n__pycache__/\n")
     git_commit_all(root)
     monkeypatch.chdir(root)

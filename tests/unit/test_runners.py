@@ -209,7 +209,8 @@ def test_worst_case_includes_on_demand_fallback() -> None:
 
 def _project_with_budget(tmp_path: Path, compute: str) -> Path:
     (tmp_path / "pipelines").mkdir()
-    spec = (REPO_ROOT / "pipelines" / "digits.yaml").read_text()
+    # The sample project's spec (tests/fixtures/sample), not the repository's own pipelines/.
+    spec = (REPO_ROOT / "tests" / "fixtures" / "sample" / "pipelines" / "digits.yaml").read_text()
     start = spec.index("  compute:")
     end = spec.index("\n\n", start)
     (tmp_path / "pipelines" / "digits.yaml").write_text(spec[:start] + compute + spec[end:])

@@ -1,8 +1,10 @@
 """Run pr.yml and deploy.yml end to end with `act` on the host, offline, in a fork-like copy.
 
-The copy is what a forking team has: the tracked files of the template, its own
-git history (a base commit on main and a branch that tunes the churn model),
-and an `origin` on GitHub. Remote actions are replaced by the stand-ins of
+The copy is what a forking team has: the tracked files of the template (its team
+part, pipelines/, environments/, src/models/ and data/, taken from the sample
+project of tests/fixtures, never from this repository's own, which a fork
+changes), its own git history (a base commit on main and a branch that tunes
+the churn model), and an `origin` on GitHub. Remote actions are replaced by the stand-ins of
 `standins.py`; actions/checkout is act's own (it copies the working tree). The
 embedded MLflow and serving store live in one state folder (MODELOPS_HOME) so
 the test can read what the run did.
@@ -32,6 +34,9 @@ GIT_ENV = {
 }
 # A fork's own unit tests: the template's suite is not what its PR job should rerun here.
 KEPT_TESTS = ("tests/conftest.py", "tests/unit/test_changes.py")
+# The team part: from the sample project, so that a fork's own models and manifests
+# (or deleted examples) change nothing here.
+TEAM_PART = ("pipelines", "environments", "src/models", "data")
 ACT_TIMEOUT_S = 480
 
 pytestmark = [pytest.mark.workflows, pytest.mark.slow]
@@ -49,16 +54,21 @@ def git(root: Path, *args: str) -> str:
     return proc.stdout.strip()
 
 
-def fork_copy(dest: Path) -> Path:
-    """The tracked files of the template (tests trimmed to a fork's own) in a new repository."""
+def fork_copy(dest: Path, sample: Path) -> Path:
+    """The template's toolkit files (tests trimmed to a fork's own) and the sample project's
+    team part, in a new repository."""
     tracked = git(REPO, "ls-files", "-z").split("\0")
     for rel in tracked:
         if not rel or (rel.startswith("tests/") and rel not in KEPT_TESTS):
+            continue
+        if rel.startswith(tuple(f"{part}/" for part in TEAM_PART)):
             continue
         src = REPO / rel
         if src.is_file():
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / rel)
+    for part in TEAM_PART:
+        shutil.copytree(sample / part, dest / part, ignore=shutil.ignore_patterns("__pycache__"))
     git(dest, "init", "-q", "-b", "main")
     git(dest, "remote", "add", "origin", "https://github.com/acme/churn-models.git")
     git(dest, "add", "-A")
@@ -67,8 +77,8 @@ def fork_copy(dest: Path) -> Path:
 
 
 @pytest.fixture
-def fork(tmp_path: Path) -> Path:
-    return fork_copy(tmp_path / "fork")
+def fork(tmp_path: Path, sample_project: Path) -> Path:
+    return fork_copy(tmp_path / "fork", sample_project)
 
 
 @pytest.fixture

@@ -369,3 +369,35 @@ def test_digits_rejects_bad_params(digits: ModuleType, digits_split: tuple[Any, 
     with pytest.raises(InputError) as info:
         digits.train(digits_split[0], {"epochs": 0}, TrainContext(seed=0, target="label"))
     assert info.value.field == "train.params.epochs"
+
+
+def test_digits_config_with_a_huge_layer_is_refused_before_allocating(
+    digits: ModuleType, tmp_path: Path
+) -> None:
+    """A digits config.json with `hidden: 2000000` is a clear InputError (exit 2), no allocation."""
+    import json
+    import tracemalloc
+
+    import safetensors.torch  # noqa: F401 - imported before measuring: only load() counts
+    import torch  # noqa: F401
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / digits.CONFIG_FILE).write_text(
+        json.dumps(
+            {
+                "format": "modelops-digits-mlp/1",
+                "features": list(digits.FEATURES),
+                "classes": list(range(10)),
+                "hidden": 2_000_000,
+            }
+        )
+    )
+    (folder / "weights.safetensors").write_bytes(b"")
+    tracemalloc.start()
+    with pytest.raises(InputError, match="hidden") as err:
+        digits.load(folder)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert err.value.exit_code == 2 and digits.MAX_HIDDEN < 2_000_000
+    assert peak < 1 << 20  # a 2M-wide layer alone would take 16 TB
