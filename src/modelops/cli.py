@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 Handler = Callable[[Project | None, argparse.Namespace], "CommandResult"]
 
 EPILOG = """\
-exit codes: 0 ok, 1 a gate failed, 2 bad input or refused, 3 drift found,
+exit codes: 0 ok, 1 a gate failed, 2 bad input or refused, 3 drift or a monitor gate,
 4 an external service failed. Results are written as JSON under
 .modelops/results/<model or env>/<command>.json (or --result PATH).
 """
@@ -253,6 +253,20 @@ def _drift(project: Project | None, a: argparse.Namespace) -> CommandResult:
     from modelops.drift import drift_report
 
     return drift_report(_project(project), a.model, a.env, a.input)
+
+
+def _monitor(project: Project | None, a: argparse.Namespace) -> CommandResult:
+    from modelops.monitor import monitor_performance
+
+    return monitor_performance(_project(project), a.model, a.env, a.predictions, a.labels)
+
+
+def _retrain(project: Project | None, a: argparse.Namespace) -> CommandResult:
+    from modelops.retrain import retrain_pull_request
+
+    return retrain_pull_request(
+        _project(project), a.model, a.snapshot, env=a.env, trigger=a.trigger
+    )
 
 
 def _new(project: Project | None, a: argparse.Namespace) -> CommandResult:
@@ -596,6 +610,49 @@ def build_parser() -> argparse.ArgumentParser:
     _model(p)
     _env(p, flag=True)
     p.add_argument("--input", type=_path, required=True, help="recent data (CSV or Parquet)")
+
+    p = command(
+        "monitor",
+        _monitor,
+        "join predictions with the labels that came later, gate each time window against "
+        "the metrics at promotion; exit 3 when a gate is crossed",
+    )
+    _model(p)
+    _env(p, flag=True)
+    p.add_argument(
+        "--predictions",
+        type=_path,
+        action="append",
+        required=True,
+        help="predictions written by `modelops predict` (CSV or Parquet); repeat for more files",
+    )
+    p.add_argument(
+        "--labels",
+        type=_path,
+        required=True,
+        help="labels: the id column, the target and optionally labelled_at (CSV or Parquet)",
+    )
+
+    p = command(
+        "retrain",
+        _retrain,
+        "point the spec at the newest labelled data snapshot when it is newer than the "
+        "champion's data (result action: pr), else write an issue body (action: issue)",
+    )
+    _model(p)
+    p.add_argument(
+        "--snapshot",
+        required=True,
+        help="labelled data: a file or a folder of dated files in the repository, "
+        "or an s3:// object",
+    )
+    p.add_argument("--env", default="prod", choices=ENVIRONMENTS, help="whose champion (prod)")
+    p.add_argument(
+        "--trigger",
+        default="manual",
+        choices=["drift", "monitor", "manual"],
+        help="what asked for it; its report goes into the body",
+    )
 
     p = command(
         "new",

@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +32,11 @@ TAG_PREFIX = "modelops."
 # Tags copied from the run onto each model version, so a version is self-describing.
 VERSION_TAGS = ("sha256", "data_sha256", "commit", "seed", "hardware", "versions", "entrypoint")
 BUNDLE_ARTIFACT_PATH = "bundle"
+# The MLflow pyfunc model of a registered run (train writes the signature there first).
+MLFLOW_MODEL_ARTIFACT_PATH = "mlflow-model"
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_REQUIREMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_REQUIREMENT_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+!_-]*$")
 # Evaluation metrics logged on the training run at registration: what gates are checked on.
 EVAL_METRIC_PREFIX = "modelops.eval."
 
@@ -157,17 +164,136 @@ def _ensure_registered_model(mc: MlflowClient, model: str) -> None:
         mc.create_registered_model(model, tags={TAG_PREFIX + "managed": "true"})
 
 
-def register_run(project: Project, model: str, run_id: str, *, tags: dict[str, str]) -> VersionInfo:
-    """Register the run's `bundle/` as a version of `model`; the same run twice → same version."""
+def register_run(
+    project: Project,
+    model: str,
+    run_id: str,
+    *,
+    tags: dict[str, str],
+    entrypoint: str | None = None,
+    mlflow_model: bool = True,
+) -> VersionInfo:
+    """Register the run as a version of `model`; the same run twice → same version.
+
+    With `mlflow_model` (the default) the run's bundle is first logged as an MLflow
+    pyfunc model under `mlflow-model/` (see `log_mlflow_model`; `entrypoint`, the
+    spec's `train.entrypoint`, is then required) and the version's source is that
+    model, so MLflow's own loader can use it. Without it the source is the bare
+    `bundle/` (how versions were registered before; the toolkit reads both).
+    """
     with mlflow_errors(f"register run {run_id}"):
         mc = client(project)
-        _ensure_registered_model(mc, model)
         for mv in mc.search_model_versions(f"name = '{model}' and run_id = '{run_id}'"):
             return _info(mc, mc.get_model_version(model, mv.version))
         run = mc.get_run(run_id)
-        source = f"{run.info.artifact_uri.rstrip('/')}/{BUNDLE_ARTIFACT_PATH}"
+        artifact_path = BUNDLE_ARTIFACT_PATH
+        if mlflow_model:
+            if not entrypoint:
+                raise PromotionError(
+                    f"no entrypoint given to log run {run_id} as an MLflow model",
+                    field="train.entrypoint",
+                    hint="pass the spec's train.entrypoint",
+                )
+            log_mlflow_model(
+                project, model, run_id, tags.get(TAG_PREFIX + "sha256", ""), entrypoint=entrypoint
+            )
+            artifact_path = MLFLOW_MODEL_ARTIFACT_PATH
+        source = f"{run.info.artifact_uri.rstrip('/')}/{artifact_path}"
+        _ensure_registered_model(mc, model)  # after the checks: a refusal leaves no model
         mv = mc.create_model_version(model, source, run_id=run_id, tags=tags)
         return _info(mc, mc.get_model_version(model, mv.version))
+
+
+def _pip_requirements(run_tags: dict[str, str]) -> list[str]:
+    """`name==version` for the packages the run recorded in `modelops.versions` (validated)."""
+    try:
+        versions = json.loads(run_tags.get(TAG_PREFIX + "versions", "{}"))
+    except ValueError:
+        return []
+    if not isinstance(versions, dict):
+        return []
+    return sorted(
+        f"{name}=={version}"
+        for name, version in versions.items()
+        if isinstance(name, str)
+        and name != "python"  # recorded beside the packages; python_env.yaml pins it
+        and isinstance(version, str)
+        and _REQUIREMENT_NAME.fullmatch(name)
+        and _REQUIREMENT_VERSION.fullmatch(version)
+    )
+
+
+def log_mlflow_model(
+    project: Project, model: str, run_id: str, sha256: str, *, entrypoint: str
+) -> str:
+    """Log the run's bundle as an MLflow pyfunc model under `mlflow-model/`; return its URI.
+
+    The bundle is downloaded from the run and verified against `sha256` (the digest
+    the version will carry); a bundle naming another module than `entrypoint` (the
+    spec's `train.entrypoint`) is refused before anything is imported, as
+    `bundle.load_verified` does; the MLmodel records that entrypoint and the loader
+    refuses a bundle naming another. It is loaded once through `modelops.mlflow_loader` to derive
+    the output signature from the bundle's own input example, and saved by
+    `mlflow.pyfunc.save_model` with that loader module and the bundle as its data:
+    no pickle, no code in the artifact. It replaces the metadata-only `MLmodel` that
+    `train` wrote there.
+    """
+    import mlflow.artifacts
+    import mlflow.pyfunc
+    from mlflow.models import infer_signature
+
+    from modelops import mlflow_loader
+    from modelops.bundle import read_meta, verify
+    from modelops.modelapi import load_model_module
+
+    if not _SHA256.fullmatch(sha256):
+        raise PromotionError(
+            f"run {run_id} has no bundle digest to register",
+            field=TAG_PREFIX + "sha256",
+            hint="register runs logged by `modelops train`",
+        )
+    mc = client(project)
+    run_tags = dict(mc.get_run(run_id).data.tags)
+    with tempfile.TemporaryDirectory(prefix="modelops-mlflow-model-") as tmp:
+        got = mlflow.artifacts.download_artifacts(
+            run_id=run_id,
+            artifact_path=BUNDLE_ARTIFACT_PATH,
+            dst_path=str(Path(tmp) / "download"),
+            tracking_uri=project.tracking_uri(),
+        )
+        bundle_dir = Path(tmp) / mlflow_loader.BUNDLE_DATA_NAME
+        Path(got).replace(bundle_dir)
+        verify(bundle_dir, sha256, source=f"run {run_id}")
+        mlflow_loader.check_entrypoint(read_meta(bundle_dir), entrypoint, file=bundle_dir)
+        # The team's package from this project's src/ (as `modelops train` imported it).
+        load_model_module(project, entrypoint, file=bundle_dir)
+        loaded = mlflow_loader.load_bundle(
+            bundle_dir, sha256, artifact_root=bundle_dir, entrypoint=entrypoint
+        )
+        example = loaded.input_example(bundle_dir)
+        with warnings.catch_warnings():
+            # MLflow's hint about integer columns that may hold missing values.
+            warnings.filterwarnings("ignore", message="Hint: Inferred schema", category=UserWarning)
+            signature = infer_signature(example, loaded.predict(example))
+        folder = Path(tmp) / MLFLOW_MODEL_ARTIFACT_PATH
+        mlflow.pyfunc.save_model(
+            str(folder),
+            loader_module=mlflow_loader.LOADER_MODULE,
+            data_path=str(bundle_dir),
+            signature=signature,
+            input_example=example,
+            pip_requirements=_pip_requirements(run_tags),
+            metadata={
+                mlflow_loader.METADATA_KEY: {
+                    "sha256": sha256,
+                    "model": model,
+                    "entrypoint": entrypoint,
+                    "run_id": run_id,
+                }
+            },
+        )
+        mc.log_artifacts(run_id, str(folder), artifact_path=MLFLOW_MODEL_ARTIFACT_PATH)
+    return f"runs:/{run_id}/{MLFLOW_MODEL_ARTIFACT_PATH}"
 
 
 def get_version(project: Project, model: str, version: int) -> VersionInfo:
@@ -387,7 +513,7 @@ def register_model(project: Project, model: str) -> RegisterResult:
     tags[TAG_PREFIX + "spec"] = project.relative(project.root / spec.path)
     log_evaluation(project, train["run_id"], dict(evaluation.get("metrics", {})))
     before = {v.version for v in list_versions(project, model)}
-    info = register_run(project, model, train["run_id"], tags=tags)
+    info = register_run(project, model, train["run_id"], tags=tags, entrypoint=spec.entrypoint)
     created = info.version not in before
     verb = "registered" if created else "already registered as"
     return RegisterResult(

@@ -7,7 +7,9 @@ model's pandera schema (the target column is optional when scoring: a labelled f
 such as a hold-out, is accepted and its labels are dropped before validation and
 scoring, and the result says so) and scored; the
 predictions are appended to a temporary file that replaces `--output` only when every
-chunk succeeded. Memory stays flat in the size of the input.
+chunk succeeded. Memory stays flat in the size of the input. Each prediction row
+carries the spec's id column (when the input has it), the model version, the bundle
+sha256 and the time it was scored, which `modelops monitor` joins with labels.
 """
 
 from __future__ import annotations
@@ -120,6 +122,25 @@ def _row(chunk: Any, index: Any, first_row: int) -> str:
         return "table"
 
 
+# Columns every prediction row carries, so `modelops monitor` can join it with labels
+# that arrive later and attribute it to the exact bundle that scored it.
+VERSION_COLUMN = "model_version"
+SHA256_COLUMN = "model_sha256"
+SCORED_AT_COLUMN = "scored_at"
+PROVENANCE_COLUMNS = (VERSION_COLUMN, SHA256_COLUMN, SCORED_AT_COLUMN)
+
+
+def _provenance(scored: Any, entry: dict[str, Any]) -> Any:
+    """`scored` with the version, bundle sha256 and scoring time (UTC, ISO 8601) of each row."""
+    from datetime import UTC, datetime
+
+    scored = scored.copy()
+    scored[VERSION_COLUMN] = int(entry["version"])
+    scored[SHA256_COLUMN] = str(entry["sha256"])
+    scored[SCORED_AT_COLUMN] = datetime.now(UTC).isoformat(timespec="seconds")
+    return scored
+
+
 class _Writer:
     """Appends prediction chunks to a temporary file; `commit` renames it into place."""
 
@@ -199,7 +220,7 @@ def predict_file(
                 scored = module.predict(fitted, chunk[features])
                 if spec.id_column and spec.id_column in chunk.columns:
                     scored = pd.concat([chunk[[spec.id_column]], scored], axis=1)
-                writer.write(scored)
+                writer.write(_provenance(scored, entry))
                 first_row += len(chunk)
             if writer.rows == 0:
                 raise DataError("input has no rows", file=source)

@@ -155,6 +155,17 @@ class DriftSpec:
 
 
 @dataclass(frozen=True)
+class MonitorSpec:
+    """The spec's `monitor` section: windows, the rows a window needs, allowed drops."""
+
+    max_drop: dict[str, float]
+    window: str = "7d"
+    min_rows: int = 100
+    max_label_delay: str | None = None
+    schedule: str | None = None
+
+
+@dataclass(frozen=True)
 class PipelineSpec:
     """A validated `pipelines/<model>.yaml`."""
 
@@ -179,6 +190,7 @@ class PipelineSpec:
     seed: int = 0
     compute: Compute = field(default_factory=Compute)
     drift: DriftSpec | None = None
+    monitor: MonitorSpec | None = None
     paths: tuple[str, ...] = ()
     description: str = ""
     # Binary tasks: the positive label as written in the spec (None: the last sorted label).
@@ -362,6 +374,35 @@ def _pipeline_from_doc(doc: dict[str, Any], path: Path) -> PipelineSpec:
                 hint="e.g. [g5.xlarge, g4dn.xlarge]",
             )
         )
+    monitor = None
+    if "monitor" in doc:
+        m = doc["monitor"]
+        for metric in m["max_drop"]:
+            if metric not in metrics:
+                problems.append(
+                    SpecError(
+                        f"monitor gate on '{metric}', which is not computed",
+                        file=path,
+                        field=f"monitor.max_drop.{metric}",
+                        hint=f"use one of evaluate.metrics {list(metrics)}",
+                    )
+                )
+        if not data.get("id_column"):
+            problems.append(
+                SpecError(
+                    "monitoring joins predictions with labels by id, but there is no id column",
+                    file=path,
+                    field="data.id_column",
+                    hint="name the column that identifies a row",
+                )
+            )
+        monitor = MonitorSpec(
+            max_drop={str(k): float(v) for k, v in m["max_drop"].items()},
+            window=m.get("window", "7d"),
+            min_rows=m.get("min_rows", 100),
+            max_label_delay=m.get("max_label_delay"),
+            schedule=m.get("schedule"),
+        )
     raise_all(problems)
     drift = None
     if "drift" in doc:
@@ -396,6 +437,7 @@ def _pipeline_from_doc(doc: dict[str, Any], path: Path) -> PipelineSpec:
         primary_metric=primary,
         gates=tuple(gates),
         drift=drift,
+        monitor=monitor,
         paths=tuple(doc.get("paths", ())),
         description=doc.get("description", ""),
     )

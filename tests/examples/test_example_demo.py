@@ -57,7 +57,8 @@ def test_demo_runs_the_loop_for_every_model(tmp_path: Path, monkeypatch, capsys)
     assert evaluation["task"] == "regression" and evaluation["passed"] is True
     assert set(evaluation["metrics"]) == {"rmse", "mae", "r2", "mape"}
     scored = (workdir / ".modelops" / "demo" / "diabetes-scores.csv").read_text().splitlines()
-    assert scored[0] == "patient_id,prediction" and float(scored[1].split(",")[1]) > 0
+    assert scored[0] == "patient_id,prediction,model_version,model_sha256,scored_at"
+    assert float(scored[1].split(",")[1]) > 0
     drift_report = json.loads(
         (workdir / ".modelops" / "reports" / "diabetes" / "drift-prod.json").read_text()
     )

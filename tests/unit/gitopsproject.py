@@ -36,9 +36,18 @@ def make_project(root: Path) -> Project:
 
 
 def register_version(
-    project: Project, workdir: Path, *, bias: float = 0.6, accuracy: float = 0.8
+    project: Project,
+    workdir: Path,
+    *,
+    bias: float = 0.6,
+    accuracy: float = 0.8,
+    mlflow_model: bool = True,
 ) -> registry.VersionInfo:
-    """Train the toy model, write its bundle, log it as an MLflow run and register it."""
+    """Train the toy model, write its bundle, log it as an MLflow run and register it.
+
+    `mlflow_model=False` registers the bare `bundle/`, as versions were registered
+    before they were MLflow pyfunc models.
+    """
     import mlflow
     import pandas as pd
 
@@ -69,7 +78,14 @@ def register_version(
         "modelops.commit": project.git("rev-parse", "HEAD"),
         "modelops.metrics": json.dumps(metrics),
     }
-    return registry.register_run(project, "toy", run.info.run_id, tags=tags)
+    return registry.register_run(
+        project,
+        "toy",
+        run.info.run_id,
+        tags=tags,
+        entrypoint=spec.entrypoint,
+        mlflow_model=mlflow_model,
+    )
 
 
 def commit(project: Project, message: str) -> None:

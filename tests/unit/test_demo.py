@@ -83,6 +83,9 @@ def test_demo_runs_the_loop_whatever_the_environments_hold(
     batch = workdir / ".modelops" / "demo" / "toy-batch.csv"
     scores = workdir / ".modelops" / "demo" / "toy-scores.csv"
     assert len(scores.read_text().splitlines()) == len(batch.read_text().splitlines())
+    # Each prediction carries its provenance: the version and bundle digest that scored it.
+    header = scores.read_text().splitlines()[0].split(",")
+    assert header[-3:] == ["model_version", "model_sha256", "scored_at"]
     drift = {s["model"]: s["exit_code"] for s in result["steps"] if s["step"].startswith("drift")}
     assert set(drift) == {"toy"}, "a spec without a drift section skips the drift step"
     assert drift["toy"] in (0, 3)

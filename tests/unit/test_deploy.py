@@ -86,7 +86,10 @@ def test_tampered_registry_artifact_is_refused(project: Project, tmp_path: Path,
     assert modelops(project, "deploy", "dev", "--dry-run") == 0
     assert "toy: v1 → v2" in capsys.readouterr().out
     run_id = registry.get_version(project, "toy", 2).run_id
-    (model_file,) = (project.state_dir / "mlartifacts").rglob(f"{run_id}/**/model.json")
+    # The bundle/ that deploy downloads (mlflow-model/data/bundle/ holds a copy for MLflow).
+    (model_file,) = (project.state_dir / "mlartifacts").rglob(
+        f"{run_id}/artifacts/bundle/**/model.json"
+    )
     _flip_byte(model_file)
     capsys.readouterr()
     assert modelops(project, "deploy", "dev") == 2
@@ -286,7 +289,10 @@ def test_pickle_in_registry_artifact_never_runs(project: Project, tmp_path: Path
 
     _promoted(project, tmp_path)
     run_id = registry.get_version(project, "toy", 1).run_id
-    (model_file,) = (project.state_dir / "mlartifacts").rglob(f"{run_id}/**/model.json")
+    # The bundle/ that deploy downloads (mlflow-model/data/bundle/ holds a copy for MLflow).
+    (model_file,) = (project.state_dir / "mlartifacts").rglob(
+        f"{run_id}/artifacts/bundle/**/model.json"
+    )
     marker = tmp_path / "pwned"
     model_file.write_bytes(pickle.dumps(_Exploit(marker)))
     assert modelops(project, "deploy", "dev") == 2

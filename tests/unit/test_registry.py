@@ -56,10 +56,10 @@ def test_register_is_idempotent_and_versions_increase(toy_project: Project, tmp_
     """The same run registered twice is one version; another run is the next version."""
     run_a, digest = _fake_run(toy_project, tmp_path, "a")
     tags = {"modelops.sha256": digest, "modelops.metrics": json.dumps({"accuracy": 0.9})}
-    first = registry.register_run(toy_project, "toy", run_a, tags=tags)
-    again = registry.register_run(toy_project, "toy", run_a, tags=tags)
+    first = registry.register_run(toy_project, "toy", run_a, tags=tags, mlflow_model=False)
+    again = registry.register_run(toy_project, "toy", run_a, tags=tags, mlflow_model=False)
     run_b, _ = _fake_run(toy_project, tmp_path, "b")
-    second = registry.register_run(toy_project, "toy", run_b, tags={})
+    second = registry.register_run(toy_project, "toy", run_b, tags={}, mlflow_model=False)
     assert (first.version, again.version, second.version) == (1, 1, 2)
     assert first.sha256 == digest and first.metrics == {"accuracy": 0.9}
     assert [v.version for v in registry.list_versions(toy_project, "toy")] == [1, 2]
@@ -69,7 +69,7 @@ def test_register_is_idempotent_and_versions_increase(toy_project: Project, tmp_
 def test_aliases_set_get_delete(toy_project: Project, tmp_path: Path) -> None:
     """Aliases point at versions; deleting a missing alias is not an error."""
     run_id, _ = _fake_run(toy_project, tmp_path)
-    registry.register_run(toy_project, "toy", run_id, tags={})
+    registry.register_run(toy_project, "toy", run_id, tags={}, mlflow_model=False)
     assert registry.get_alias(toy_project, "toy", "prod") is None
     registry.set_alias(toy_project, "toy", "prod", 1)
     assert registry.get_alias(toy_project, "toy", "prod") == 1
@@ -83,7 +83,7 @@ def test_all_aliases_in_one_read_match_mlflow(toy_project: Project, tmp_path: Pa
     assert registry.all_aliases(toy_project) == {}  # no database yet: nothing registered
     for content in ("a", "b"):
         run_id, _ = _fake_run(toy_project, tmp_path, content)
-        registry.register_run(toy_project, "toy", run_id, tags={})
+        registry.register_run(toy_project, "toy", run_id, tags={}, mlflow_model=False)
     registry.set_alias(toy_project, "toy", "dev", 2)
     registry.set_alias(toy_project, "toy", "prod", 1)
     assert registry.all_aliases(toy_project) == {"toy": {"dev": 2, "prod": 1}}
@@ -92,7 +92,9 @@ def test_all_aliases_in_one_read_match_mlflow(toy_project: Project, tmp_path: Pa
 def test_download_bundle_matches_digest(toy_project: Project, tmp_path: Path) -> None:
     """The downloaded bundle/ has the digest the run recorded."""
     run_id, digest = _fake_run(toy_project, tmp_path)
-    registry.register_run(toy_project, "toy", run_id, tags={"modelops.sha256": digest})
+    registry.register_run(
+        toy_project, "toy", run_id, tags={"modelops.sha256": digest}, mlflow_model=False
+    )
     got = registry.download_bundle(toy_project, "toy", 1, tmp_path / "dl" / "bundle")
     verify(got, digest, source="models:/toy/1")
 
@@ -104,7 +106,9 @@ def test_a_pinned_digest_the_registry_does_not_record_is_refused(
     from modelops.errors import IntegrityError
 
     run_id, digest = _fake_run(toy_project, tmp_path)
-    registry.register_run(toy_project, "toy", run_id, tags={"modelops.sha256": digest})
+    registry.register_run(
+        toy_project, "toy", run_id, tags={"modelops.sha256": digest}, mlflow_model=False
+    )
     info = registry.require_digest(
         toy_project, "toy", 1, digest, file="m.yaml", pinned_by="the manifest"
     )
@@ -120,7 +124,7 @@ def test_a_pinned_digest_the_registry_does_not_record_is_refused(
 def test_unknown_version_is_refused(toy_project: Project, tmp_path: Path) -> None:
     """Asking for a version that does not exist is a PromotionError, not a crash."""
     run_id, _ = _fake_run(toy_project, tmp_path)
-    registry.register_run(toy_project, "toy", run_id, tags={})
+    registry.register_run(toy_project, "toy", run_id, tags={}, mlflow_model=False)
     with pytest.raises(PromotionError, match="no version 7"):
         registry.get_version(toy_project, "toy", 7)
 

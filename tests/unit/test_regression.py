@@ -147,7 +147,7 @@ def test_regression_model_goes_through_the_whole_loop(
     assert modelops(line, "predict", "line", "--env", "dev", "--input", str(batch),
                     "--output", str(scores)) == 0  # fmt: skip
     scored = pd.read_csv(scores)
-    assert list(scored.columns) == ["prediction"]
+    assert list(scored.columns) == ["prediction", "model_version", "model_sha256", "scored_at"]
     assert scored["prediction"].diff().iloc[1:].gt(0).all()  # y rises with x
     assert scored["prediction"].iloc[2] == pytest.approx(40.0, abs=1.5)
 
@@ -205,6 +205,92 @@ def test_a_worse_regressor_fails_max_rise_against_the_champion(line: Project, ca
     report = (line.state_dir / "reports" / "line" / "report.md").read_text()
     assert message.replace("_", "\\_").replace("'", "&#x27;") in report
     assert "| <code>scale</code> | <code>1.0</code> | <code>1.1</code> |" in report
+
+
+MONITOR = """\
+monitor:
+  window: 1d
+  min_rows: 20
+  max_drop: {rmse: 1.0, mae: 1.0}
+"""
+
+
+def test_monitor_gates_a_regressor_on_a_rise_of_rmse(
+    line: Project, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """monitor on a regressor: numeric predictions joined with numeric labels per window; rmse
+    and mae rising past max_drop cross (exit 3), a text label is counted as unknown, and a
+    text prediction or a proba column is bad input (exit 2 naming the file and column)."""
+    import pandas as pd
+
+    spec = line.pipeline_path("line")
+    text = spec.read_text().replace("  target: y\n", "  target: y\n  id_column: id\n")
+    spec.write_text(text + MONITOR)
+    data = line.root / "data" / "line" / "line.csv"
+    rows = data.read_text().splitlines()
+    data.write_text("\n".join(["id," + rows[0], *(f"{k},{r}" for k, r in enumerate(rows[1:]))]))
+    commit(line, "monitor section, an id column")
+    for command in ("train", "evaluate", "register"):
+        assert modelops(line, command, "line") == 0
+    assert modelops(line, "promote", "line", "--to", "dev") == 0
+    commit(line, "dev v1")
+    assert modelops(line, "deploy", "dev") == 0
+    promoted = _result(line, "evaluate")["metrics"]
+
+    batch = tmp_path / "batch.csv"
+    batch.write_text("id,x\n" + "".join(f"{i},{i / 3:.3f}\n" for i in range(60)))
+    scores = tmp_path / "scores.csv"
+    assert modelops(line, "predict", "line", "--env", "dev", "--input", str(batch),
+                    "--output", str(scores)) == 0  # fmt: skip
+    scored = pd.read_csv(scores)
+    assert list(scored.columns) == [
+        "id", "prediction", "model_version", "model_sha256", "scored_at"
+    ]  # fmt: skip
+    scored["scored_at"] = ["2026-04-01T09:00:00+00:00"] * 30 + ["2026-04-02T09:00:00+00:00"] * 30
+    scored.to_csv(scores, index=False)
+    # Day 1 is off by exactly 2 (rmse 2, as at promotion); day 2 by 7 and 3 (rmse 5.39, mae 5).
+    errors = [2.0 if i % 2 else -2.0 for i in range(30)]
+    errors += [7.0 if i % 2 else 3.0 for i in range(30)]
+    labels = tmp_path / "labels.csv"
+    truth = [
+        f"{i},{p + e:.6f}"
+        for i, p, e in zip(scored["id"], scored["prediction"], errors, strict=True)
+    ]
+    labels.write_text("id,y\n" + "\n".join(truth) + "\n60,1.5\n")  # 60: never scored
+    capsys.readouterr()
+    monitor = ["monitor", "line", "--env", "dev", "--predictions", str(scores), "--labels"]
+    assert modelops(line, *monitor, str(labels)) == 3
+    assert "performance gate crossed" in capsys.readouterr().out
+    result = _result(line, "monitor")
+    assert result["classes"] == [] and result["rows"]["labels_without_prediction"] == 1
+    day1, day2 = result["windows"]
+    assert day1["metrics"]["rmse"] == pytest.approx(2.0, abs=1e-4)
+    assert day1["metrics"]["mae"] == pytest.approx(2.0, abs=1e-4)
+    assert day1["crossed"] is False and day2["crossed"] is True
+    gates = {g["metric"]: g for g in day2["gates"]}
+    assert gates["rmse"]["value"] == pytest.approx(29**0.5, abs=1e-4)
+    assert gates["rmse"]["drop"] == pytest.approx(29**0.5 - promoted["rmse"], abs=1e-4)
+    assert gates["mae"]["drop"] == pytest.approx(5.0 - promoted["mae"], abs=1e-4)
+    assert gates["rmse"]["crossed"] and gates["mae"]["crossed"]
+
+    labels.write_text("id,y\n" + "\n".join([*truth[:1], "1,high"]) + "\n")
+    assert modelops(line, *monitor, str(labels)) == 0
+    assert _result(line, "monitor")["rows"]["unknown_label_values"] == 1
+
+    for bad, field in (("prediction", "prediction"), ("proba_1", "proba_1")):
+        frame = pd.read_csv(scores)
+        if bad == "prediction":
+            frame["prediction"] = frame["prediction"].astype(str)
+            frame.loc[3, "prediction"] = "high"
+        else:
+            frame["proba_1"] = 0.5
+        broken = tmp_path / f"broken-{bad}.csv"
+        frame.to_csv(broken, index=False)
+        capsys.readouterr()
+        command = ["monitor", "line", "--env", "dev", "--predictions", str(broken)]
+        assert modelops(line, *command, "--labels", str(labels)) == 2
+        err = capsys.readouterr().err
+        assert broken.name in err and f"'{field}'" in err and "Traceback" not in err
 
 
 def test_mape_with_a_zero_target_is_refused(line: Project, capsys) -> None:

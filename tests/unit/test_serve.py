@@ -66,8 +66,29 @@ def test_predict_streams_chunks_and_keeps_row_count(project: Project, tmp_path: 
     out = tmp_path / "out" / "scores.csv"
     assert _predict(project, source, out, "--chunk-size", "7") == 0
     lines = out.read_text().splitlines()
-    assert lines[0] == "prediction,proba_0,proba_1"
+    assert lines[0] == "prediction,proba_0,proba_1,model_version,model_sha256,scored_at"
     assert len(lines) == 51
+
+
+def test_every_prediction_names_its_version_digest_and_time(
+    project: Project, tmp_path: Path
+) -> None:
+    """Each row carries the live version, its bundle sha256 and a UTC scoring time."""
+    from datetime import UTC, datetime, timedelta
+
+    import pandas as pd
+
+    source = tmp_path / "batch.csv"
+    source.write_text("x\n0.1\n0.2\n0.3\n")
+    out = tmp_path / "scores.csv"
+    before = datetime.now(UTC).replace(microsecond=0)
+    assert _predict(project, source, out, "--chunk-size", "2") == 0
+    frame = pd.read_csv(out)
+    live = json.loads((project.state_dir / "serving" / "dev" / "live.json").read_text())["toy"]
+    assert frame["model_version"].tolist() == [live["version"]] * 3
+    assert frame["model_sha256"].tolist() == [live["sha256"]] * 3
+    scored = pd.to_datetime(frame["scored_at"], utc=True)
+    assert scored.min() >= before and scored.max() <= datetime.now(UTC) + timedelta(seconds=1)
 
 
 def test_predict_parquet_round_trip(project: Project, tmp_path: Path) -> None:
