@@ -255,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(
         "runners",
         "modelops.runners.cli:cli_runners",
-        "ephemeral GPU runners: start, stop, janitor, cml-command, cost",
+        "ephemeral GPU runners: start, stop, janitor, cost",
     )
     p.add_argument("runner_args", nargs=argparse.REMAINDER, help="see `modelops runners --help`")
     return parser

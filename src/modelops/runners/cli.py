@@ -1,4 +1,4 @@
-"""`modelops runners …`: argument parsing for start, stop, janitor, cml-command and cost.
+"""`modelops runners …`: argument parsing for start, stop, janitor and cost.
 
 Flag names match the inputs of `actions/gpu-runner` (kebab-case). Defaults
 come from the variables GitHub Actions sets (GITHUB_REPOSITORY,
@@ -10,15 +10,11 @@ process list or a log.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn
@@ -194,25 +190,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
 
     p = sub.add_parser(
-        "cml-command",
-        help="print (or run) the `cml runner launch` command for the CML provider",
-        description="Build the argv of `cml runner launch` from the spec and options, with "
-        "the same tags and on-host hard limit as the EC2 path. Prints it as JSON; --run "
-        "executes it without a shell (CML reads the token from REPO_TOKEN, set from "
-        "GITHUB_TOKEN).",
-    )
-    _context_args(p)
-    _region_arg(p)
-    _compute_args(p)
-    p.add_argument("--label", help="runner label (default: a unique modelops-… label)")
-    p.add_argument("--cloud-gpu", help="CML's GPU kind: nogpu, k80, v100, tesla")
-    p.add_argument("--idle-timeout", type=int, default=300, help="seconds (default 300)")
-    p.add_argument("--cloud-hdd-size", type=int, help="disk size in GB")
-    p.add_argument("--cml", default="cml", help="the cml executable (default: cml)")
-    p.add_argument("--run", action="store_true", help="execute the command")
-    p.add_argument("--prices", type=Path, help="price table (default: $MODELOPS_GPU_PRICES)")
-
-    p = sub.add_parser(
         "cost",
         help="estimated cost of running an instance type for some minutes",
         description="Price per hour from the table (src/modelops/runners/prices.json, or "
@@ -234,7 +211,6 @@ def cli_runners(project: Project | None, args: argparse.Namespace) -> CommandRes
         "start": _start,
         "stop": _stop,
         "janitor": _janitor,
-        "cml-command": _cml_command,
         "cost": _cost,
     }[parsed.action]
     return handler(parsed)
@@ -487,62 +463,6 @@ def _janitor(args: argparse.Namespace) -> CommandResult:
             "runners need it)"
         )
     return CommandResult(command="janitor", subject=SUBJECT, data=outcome, summary=summary)
-
-
-def _cml_command(args: argparse.Namespace) -> CommandResult:
-    import shlex
-
-    from modelops.runners.cml import CmlOptions, cml_launch_argv
-    from modelops.runners.ec2 import iso_utc, make_label
-
-    context = _context(args)
-    compute = _compute(args)
-    # CML's on-demand fallback is not ours to drive: the worst case is the chosen market.
-    compute["on_demand_fallback"] = False
-    compute["instance_types"] = compute["instance_types"][:1]
-    worst = _check_cost(compute, args.prices)
-    label = args.label or make_label(context)
-    expires_at = iso_utc(datetime.now(UTC) + timedelta(minutes=compute["max_minutes"]))
-    argv = cml_launch_argv(
-        CmlOptions(
-            context=context,
-            region=_required(args.aws_region, "--aws-region", "AWS_REGION"),
-            instance_type=compute["instance_types"][0],
-            label=label,
-            expires_at=expires_at,
-            max_minutes=compute["max_minutes"],
-            spot=compute["spot"],
-            cloud_gpu=args.cloud_gpu,
-            idle_timeout_s=args.idle_timeout,
-            hdd_size_gb=args.cloud_hdd_size,
-            cml=args.cml,
-        )
-    )
-    data: dict[str, Any] = {
-        "argv": argv,
-        "label": label,
-        "expires_at": expires_at,
-        "worst_case_cost": worst,
-        "ran": False,
-    }
-    summary = [json.dumps(argv)]
-    if args.run:
-        token = os.environ.get("GITHUB_TOKEN", "")
-        if not token:
-            raise InputError("no GitHub token: set GITHUB_TOKEN", field="GITHUB_TOKEN")
-        print(f"running: {shlex.join(argv)}", file=sys.stderr, flush=True)
-        try:
-            proc = subprocess.run(argv, env={**os.environ, "REPO_TOKEN": token}, check=False)
-        except FileNotFoundError:
-            raise InputError(
-                f"'{args.cml}' not found", field="--cml", hint="npm install -g @dvcorg/cml"
-            ) from None
-        if proc.returncode != 0:
-            raise ServiceError(f"cml runner launch exited {proc.returncode}")
-        data["ran"] = True
-        _write_outputs({"label": label, "instance-id": ""})
-        summary = [f"cml launched runner {label}", f"label={label}"]
-    return CommandResult(command="cml-command", subject=SUBJECT, data=data, summary=summary)
 
 
 def _cost(args: argparse.Namespace) -> CommandResult:
