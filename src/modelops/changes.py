@@ -13,6 +13,11 @@ A change to the toolkit itself (`src/modelops/`, `pyproject.toml`) or to the
 shared model package (files directly in `src/models/`) touches every model:
 all of them may train differently afterwards.
 
+With `--since-registered` (main.yml) each model is compared with the commit of
+its newest registered version instead of `--base`: a push whose run was
+cancelled while pending (GitHub keeps one pending run per concurrency group)
+is trained by the next run, and a model never registered always trains.
+
 Stdout carries only the JSON matrix, so a workflow can capture it; the reasons
 go to stderr and to the job summary. Loads no heavy library and no MLflow.
 
@@ -189,6 +194,45 @@ def touched_models(project: Project, files: list[str] | None) -> list[Touched]:
     return touched
 
 
+def _registered_commit(project: Project, model: str) -> str | None:
+    """The commit the newest registered version of `model` was trained at, if git knows it."""
+    from modelops import registry
+
+    latest = registry.latest_version(project, model)
+    if latest is None:
+        return None
+    commit = latest.commit.removesuffix("+dirty")
+    if not re.fullmatch(r"[0-9a-f]{7,40}", commit):
+        return None
+    known = project.git("rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}", check=False)
+    return commit if known else None
+
+
+def touched_since_registered(project: Project, head: str) -> tuple[list[Touched], dict[str, str]]:
+    """Models changed since the commit of their newest registered version (all, if never).
+
+    Returns the touched models and, per model, the base it was compared with
+    ("" when it has no registered version git knows).
+    """
+    bases: dict[str, str] = {}
+    by_base: dict[str, list[str]] = {}
+    for model in list_models(project):
+        base = _registered_commit(project, model) or ""
+        bases[model] = base
+        by_base.setdefault(base, []).append(model)
+    touched: list[Touched] = []
+    for base, models in by_base.items():
+        if not base:
+            touched += [
+                Touched(m, "no registered version: trains", load_pipeline(project, m))
+                for m in models
+            ]
+            continue
+        files = changed_files(project, base, head)
+        touched += [t for t in touched_models(project, files) if t.model in models]
+    return sorted(touched, key=lambda t: t.model), bases
+
+
 def split_matrices(touched: list[Touched], *, gpu_runners: bool) -> dict[str, dict[str, Any]]:
     """`matrix` (every touched model), and the `cpu`/`gpu` matrices the workflow runs.
 
@@ -233,9 +277,16 @@ def _write_step_summary(touched: list[Touched], base: str, head: str) -> None:
 
 def cli_changed(project: Project, args: argparse.Namespace) -> CommandResult:
     """Print the JSON matrix of touched models; in Actions also set the matrices as outputs."""
-    base, head = str(args.base), str(args.head)
-    files = changed_files(project, base, head)
-    touched = touched_models(project, files)
+    base, head = str(args.base or ""), str(args.head)
+    bases: dict[str, str] | None = None
+    if getattr(args, "since_registered", False):
+        files = None
+        touched, bases = touched_since_registered(project, head)
+    elif not base:
+        raise InputError("give --base COMMIT or --since-registered", field="--base")
+    else:
+        files = changed_files(project, base, head)
+        touched = touched_models(project, files)
     matrices = split_matrices(touched, gpu_runners=getattr(args, "gpu_runners", "false") == "true")
     matrix = matrices["matrix"]
     _write_github_output(matrices)
@@ -253,6 +304,7 @@ def cli_changed(project: Project, args: argparse.Namespace) -> CommandResult:
             "files": files,
             **matrices,
             "reasons": {t.model: t.reason for t in touched},
+            **({"registered_bases": bases} if bases is not None else {}),
         },
         summary=[json.dumps(matrix, separators=(",", ":"))],
     )

@@ -145,7 +145,13 @@ def build_parser() -> argparse.ArgumentParser:
         "modelops.changes:cli_changed",
         "print the models a change touches, as a JSON matrix for GitHub Actions",
     )
-    p.add_argument("--base", required=True, help="base commit (e.g. the PR base SHA)")
+    p.add_argument("--base", help="base commit (e.g. the PR base SHA)")
+    p.add_argument(
+        "--since-registered",
+        action="store_true",
+        help="instead of --base: per model, the commit of its newest registered version "
+        "(a model never registered is touched)",
+    )
     p.add_argument("--head", default="HEAD", help="head commit (default: HEAD)")
     p.add_argument(
         "--gpu-runners",

@@ -261,3 +261,55 @@ def test_an_unroutable_spec_fails_even_when_untouched(
     err = capsys.readouterr().err
     assert "pipelines/beta.yaml:3: malformed YAML" in err
     assert "Traceback" not in err
+
+
+def _register_at(root: Path, model: str, commit_sha: str) -> None:
+    """A registered version of `model` whose run was trained at `commit_sha` (embedded MLflow)."""
+    import mlflow
+
+    from modelops import registry
+    from modelops.project import Project
+
+    project = Project(root)
+    experiment = registry.ensure_experiment(project, model)
+    mlflow.set_tracking_uri(project.tracking_uri())
+    with mlflow.start_run(experiment_id=experiment) as run:
+        mlflow.set_tag("modelops.commit", commit_sha)
+    registry.register_run(project, model, run.info.run_id, tags={"modelops.commit": commit_sha})
+
+
+def test_since_registered_trains_what_changed_since_each_models_last_registration(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each model is diffed from its newest registered commit; never registered means touched."""
+    start = git(repo, "rev-parse", "HEAD")
+    _register_at(repo, "alpha", start)
+    _register_at(repo, "beta", start)
+    assert models(changed_since(capsys)) == [], "nothing changed since both were registered"
+
+    # Two pushes; imagine the run of the first cancelled while pending: nothing registered.
+    write(repo, "data/alpha/rows.csv", "x\ny\n")
+    commit(repo, "alpha data")
+    write(repo, "docs/index.md", "more\n")
+    head = commit(repo, "docs")
+    assert models(changed_since(capsys)) == ["alpha"], "the cancelled push's change still trains"
+
+    _register_at(repo, "alpha", head)
+    assert models(changed_since(capsys)) == []
+    # A registered commit git does not know (history rewritten) retrains, as does a new model.
+    _register_at(repo, "beta", "0123456789abcdef0123456789abcdef01234567")
+    assert models(changed_since(capsys)) == ["beta"]
+
+
+def changed_since(capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
+    assert main(["changed", "--since-registered"]) == 0
+    matrix: dict[str, object] = json.loads(capsys.readouterr().out)
+    return matrix
+
+
+def test_changed_needs_a_base_or_since_registered(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Neither --base nor --since-registered: one clear error, exit 2."""
+    assert main(["changed"]) == 2
+    assert "--since-registered" in capsys.readouterr().err
