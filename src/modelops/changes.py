@@ -73,6 +73,8 @@ class Touched:
             "spot": compute.spot,
             "on-demand-fallback": compute.on_demand_fallback,
             "max-minutes": compute.max_minutes,
+            # 0: no cost cap (a matrix value must have one type for the workflow input).
+            "max-cost-usd": compute.max_cost_usd or 0,
         }
 
 

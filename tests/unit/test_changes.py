@@ -142,6 +142,7 @@ def test_matrix_rows_carry_the_compute_of_the_spec(
         "spot": True,
         "on-demand-fallback": True,
         "max-minutes": 30,
+        "max-cost-usd": 0,
     }
 
 

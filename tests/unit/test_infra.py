@@ -96,6 +96,7 @@ def test_roles_pin_audience_and_exact_environment_subjects() -> None:
     trust = oidc_trust_problems(load_template())
     assert trust == {
         "ProdDeployRole": ["repo:acme/models:environment:prod"],
+        "ProdPlanRole": ["repo:acme/models:environment:prod-plan"],
         "DeployRole": ["repo:acme/models:environment:dev", "repo:acme/models:environment:staging"],
         "GpuRunnerRole": ["repo:acme/models:environment:gpu"],
         "RunnerJanitorRole": ["repo:acme/models:environment:runner-janitor"],
