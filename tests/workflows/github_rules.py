@@ -130,9 +130,8 @@ class Repo:
             p.parent.name: yaml.safe_load(p.read_text("utf-8"))
             for p in sorted((root / "actions").glob("*/action.yml"))
         }
-        template = yaml.load(  # noqa: S506 - a SafeLoader subclass
-            (root / "infra" / "aws" / "modelops.yaml").read_text("utf-8"), Loader=_CfnLoader
-        )
+        cfn = (root / "infra" / "aws" / "modelops.yaml").read_text("utf-8")
+        template = yaml.load(cfn, Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
         credentials = yaml.safe_load((root / ".github" / "credentials.yml").read_text("utf-8"))
         return cls(workflows, actions, template, credentials)
 
@@ -464,7 +463,7 @@ def rule_pushes_trigger_workflows(repo: Repo) -> list[str]:
             with_, env = step.get("with") or {}, step.get("env") or {}
             token = with_.get("github-token", env.get("GH_TOKEN", env.get("GITHUB_TOKEN")))
             if not _is_app_token(run, token):
-                problems.append(f"{run.name}: pushes or opens a PR with {token!r}, not an App token")
+                problems.append(f"{run.name}: pushes or opens a PR with {token!r}, no App token")
         for step in run.steps:
             if str(step.get("uses", "")).startswith(CHECKOUT):
                 token = (step.get("with") or {}).get("token")

@@ -43,10 +43,12 @@ def repo() -> Repo:
         ("push", "refs/heads/main", "Production", "repo:octo-org/octo-repo:environment:Production"),
         ("pull_request", "refs/pull/1/merge", "Production",
          "repo:octo-org/octo-repo:environment:Production"),
-        ("push", "refs/heads/demo-branch", None, "repo:octo-org/octo-repo:ref:refs/heads/demo-branch"),
+        ("push", "refs/heads/demo-branch", None,
+         "repo:octo-org/octo-repo:ref:refs/heads/demo-branch"),
         ("push", "refs/tags/demo-tag", None, "repo:octo-org/octo-repo:ref:refs/tags/demo-tag"),
         ("pull_request", "refs/pull/1/merge", None, "repo:octo-org/octo-repo:pull_request"),
-        ("workflow_dispatch", "refs/heads/main", None, "repo:octo-org/octo-repo:ref:refs/heads/main"),
+        ("workflow_dispatch", "refs/heads/main", None,
+         "repo:octo-org/octo-repo:ref:refs/heads/main"),
     ],
 )  # fmt: skip
 def test_oidc_sub_follows_githubs_examples(
@@ -124,9 +126,10 @@ def _stop_without_environment(r: Repo) -> None:
 
 def _prod_role_trusts_main(r: Repo) -> None:
     cond = r.template["Resources"]["ProdDeployRole"]["Properties"]["AssumeRolePolicyDocument"]
-    cond["Statement"][0]["Condition"]["StringEquals"][
-        "token.actions.githubusercontent.com:sub"
-    ] = ["repo:acme/models:environment:prod", "repo:acme/models:ref:refs/heads/main"]
+    cond["Statement"][0]["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"] = [
+        "repo:acme/models:environment:prod",
+        "repo:acme/models:ref:refs/heads/main",
+    ]
 
 
 def _app_key_outside_its_environment(r: Repo) -> None:
