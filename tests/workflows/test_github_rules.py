@@ -204,3 +204,14 @@ def test_each_rule_fails_on_a_broken_copy(
     problems = RULES[rule](broken)
     assert any(expected in p for p in problems), problems
     assert RULES[rule](repo) == [], "the unbroken repository still passes"
+
+
+def test_docs_name_every_credential_of_the_plan(repo: Repo) -> None:
+    """docs/github.md names every environment, secret and variable of .github/credentials.yml."""
+    docs = (ROOT / "docs" / "github.md").read_text("utf-8")
+    plan = repo.credentials
+    names = set(plan["environments"]) | set(plan["variables"])
+    for env in plan["environments"].values():
+        names |= set(env.get("secrets") or {})
+    missing = sorted(n for n in names if f"`{n}`" not in docs)
+    assert missing == [], f"docs/github.md does not name {missing}"

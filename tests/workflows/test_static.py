@@ -147,7 +147,10 @@ def test_checkouts_do_not_persist_credentials_unless_they_push(path: Path) -> No
         for step in job.get("steps", []):
             if str(step.get("uses", "")).startswith("actions/checkout@"):
                 persist = step.get("with", {}).get("persist-credentials")
-                pushes = any("promote" in str(s.get("uses", "")) for s in job["steps"])
+                pushes = any(
+                    "promote" in str(s.get("uses", "")) or "git push" in str(s.get("run", ""))
+                    for s in job["steps"]
+                )
                 assert persist is pushes, f"{path.name}:{name}"
 
 
