@@ -220,7 +220,7 @@ def test_rollback_then_deploy_restores_the_earlier_version(
 def test_an_older_checkout_is_refused_unless_it_is_a_rollback(
     project: Project, tmp_path: Path, capsys
 ) -> None:
-    """Re-running an old deploy (an older commit) never rolls back; a hold's checkout may go back."""
+    """Re-running an old deploy (an older commit) never rolls back; a rollback (hold) may."""
     # A real repository keeps the local state out of git, so its checkouts are clean.
     (project.root / ".gitignore").write_text(".modelops/\n")
     project.git("rm", "-r", "-q", "--cached", "--ignore-unmatch", ".modelops")
