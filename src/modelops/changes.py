@@ -235,6 +235,34 @@ def touched_since_registered(project: Project, head: str) -> tuple[list[Touched]
     return sorted(touched, key=lambda t: t.model), bases
 
 
+MATRIX_LIMIT = 256  # GitHub runs at most 256 jobs from one matrix
+
+
+def chunks(
+    touched: list[Touched], *, gpu_runners: bool, size: int = MATRIX_LIMIT
+) -> dict[str, Any]:
+    """The touched models in chunks of at most `size`: the matrix of the caller job.
+
+    Each chunk row carries its own `all`, `cpu` and `gpu` matrices (each within
+    GitHub's limit of 256 jobs per matrix) and `any-cpu`/`any-gpu` flags; the
+    workflows call reusable-train-many.yml once per chunk, which fans out again.
+    """
+    rows = []
+    for index in range(0, len(touched), size):
+        part = split_matrices(touched[index : index + size], gpu_runners=gpu_runners)
+        rows.append(
+            {
+                "chunk": index // size + 1,
+                "all": part["matrix"],
+                "cpu": part["cpu-matrix"],
+                "gpu": part["gpu-matrix"],
+                "any-cpu": bool(part["cpu-matrix"]["include"]),
+                "any-gpu": bool(part["gpu-matrix"]["include"]),
+            }
+        )
+    return {"include": rows}
+
+
 def split_matrices(touched: list[Touched], *, gpu_runners: bool) -> dict[str, dict[str, Any]]:
     """`matrix` (every touched model), and the `cpu`/`gpu` matrices the workflow runs.
 
@@ -251,11 +279,12 @@ def split_matrices(touched: list[Touched], *, gpu_runners: bool) -> dict[str, di
     }
 
 
-def _write_github_output(matrices: dict[str, dict[str, Any]]) -> None:
+def _write_github_output(matrices: dict[str, dict[str, Any]], chunked: dict[str, Any]) -> None:
     output = os.environ.get("GITHUB_OUTPUT")
     if not output:
         return
     with Path(output).open("a", encoding="utf-8") as fh:
+        fh.write(f"chunks={json.dumps(chunked, separators=(',', ':'))}\n")
         for name, matrix in matrices.items():
             fh.write(f"{name}={json.dumps(matrix, separators=(',', ':'))}\n")
             # `any`, `any-cpu`, `any-gpu`: a job's `if:` cannot test an empty matrix itself.
@@ -289,9 +318,11 @@ def cli_changed(project: Project, args: argparse.Namespace) -> CommandResult:
     else:
         files = changed_files(project, base, head)
         touched = touched_models(project, files)
-    matrices = split_matrices(touched, gpu_runners=getattr(args, "gpu_runners", "false") == "true")
+    gpu_runners = getattr(args, "gpu_runners", "false") == "true"
+    matrices = split_matrices(touched, gpu_runners=gpu_runners)
+    chunked = chunks(touched, gpu_runners=gpu_runners)
     matrix = matrices["matrix"]
-    _write_github_output(matrices)
+    _write_github_output(matrices, chunked)
     _write_step_summary(touched, base, head)
     for t in touched:
         print(f"{t.model}: touched by {t.reason}", file=sys.stderr)
@@ -305,6 +336,7 @@ def cli_changed(project: Project, args: argparse.Namespace) -> CommandResult:
             "head": head,
             "files": files,
             **matrices,
+            "chunks": chunked,
             "reasons": {t.model: t.reason for t in touched},
             **({"registered_bases": bases} if bases is not None else {}),
         },

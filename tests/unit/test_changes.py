@@ -181,6 +181,7 @@ def test_github_outputs_are_written(
     commit(repo)
     assert changed(capsys, base) == {"include": []}
     assert output.read_text().splitlines() == [
+        'chunks={"include":[]}',
         'matrix={"include":[]}',
         "any=false",
         'cpu-matrix={"include":[]}',
@@ -314,3 +315,29 @@ def test_changed_needs_a_base_or_since_registered(
     """Neither --base nor --since-registered: one clear error, exit 2."""
     assert main(["changed"]) == 2
     assert "--since-registered" in capsys.readouterr().err
+
+
+def test_more_models_than_a_matrix_holds_are_chunked(tmp_path: Path) -> None:
+    """Past GitHub's 256 jobs per matrix, models go in chunks, each within the limit."""
+    from modelops.changes import MATRIX_LIMIT, Touched, chunks
+    from modelops.project import Project
+    from modelops.spec import load_pipeline
+
+    root = tmp_path / "many"
+    specs = {"cpu": "{type: cpu}", "gpu": "{type: gpu, instance_types: [g5.xlarge]}"}
+    names = [f"m{i:03d}" for i in range(MATRIX_LIMIT + 44)]
+    for i, name in enumerate(names):
+        compute = specs["gpu" if i % 10 == 0 else "cpu"]
+        write(root, f"pipelines/{name}.yaml",
+              SPEC.format(name=name, data="data/x.csv", paths="[]", compute=compute))  # fmt: skip
+    project = Project(root)
+    touched = [Touched(n, "test", load_pipeline(project, n)) for n in names]
+
+    result = chunks(touched, gpu_runners=True)["include"]
+    assert [c["chunk"] for c in result] == [1, 2]
+    assert [len(c["all"]["include"]) for c in result] == [MATRIX_LIMIT, 44]
+    assert all(len(c[k]["include"]) <= MATRIX_LIMIT for c in result for k in ("cpu", "gpu"))
+    assert [r["model"] for c in result for r in c["all"]["include"]] == names
+    assert [c["any-gpu"] for c in result] == [True, True]
+    on_cpu = chunks(touched, gpu_runners=False)["include"]
+    assert not any(c["any-gpu"] for c in on_cpu), "no runners: every model trains on CPU"

@@ -169,7 +169,12 @@ class JobRun:
     ref: str
     inputs: dict[str, Any] = field(default_factory=dict)
     matrix: dict[str, Any] = field(default_factory=dict)
-    via: str = ""  # "caller.yml:job" for a job of a reusable workflow
+    via: str = ""  # "caller.yml:job > nested.yml:job" for a job of a reusable workflow
+
+    @property
+    def root(self) -> str:
+        """The workflow whose event started this job (the first caller)."""
+        return self.via.split(":", 1)[0] if self.via else self.workflow
 
     @property
     def name(self) -> str:
@@ -250,7 +255,7 @@ def job_runs(repo: Repo) -> Iterator[JobRun]:
                         event,
                         ref,
                         {**_input_defaults(repo.workflows[called]), **passed},
-                        f"{workflow}:{job_id}",
+                        f"{via} > {workflow}:{job_id}" if via else f"{workflow}:{job_id}",
                     )
                 else:
                     yield run
