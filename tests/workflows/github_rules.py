@@ -526,9 +526,14 @@ def _automated(env: dict[str, Any], command: str) -> bool:
 
 
 def rule_promotions_are_automated(repo: Repo) -> list[str]:
-    """Every `modelops promote` a workflow runs says it is automation (holds are respected)."""
+    """Every `modelops promote` that automation runs says so (holds are respected).
+
+    Only a run a person started (workflow_dispatch) may promote as that person.
+    """
     problems = []
     for run in job_runs(repo):
+        if run.event == "workflow_dispatch":
+            continue
         outer = {**(repo.workflows[run.workflow].get("env") or {}), **(run.job.get("env") or {})}
         for step in run.steps:
             uses = str(step.get("uses", ""))
@@ -537,14 +542,26 @@ def rule_promotions_are_automated(repo: Repo) -> list[str]:
                 scripts.append(({**outer, **(step.get("env") or {})}, str(step["run"])))
             name = uses.rstrip("/").rsplit("/", 1)[-1]
             if uses.startswith("./") and name in repo.actions:
-                for inner in repo.actions[name]["runs"].get("steps", []):
+                action = repo.actions[name]
+                given = {
+                    **{k: v.get("default", "") for k, v in (action.get("inputs") or {}).items()},
+                    **(step.get("with") or {}),
+                }
+                for inner in action["runs"].get("steps", []):
                     if PROMOTES.search(str(inner.get("run", ""))):
                         env = {**outer, **(step.get("env") or {}), **(inner.get("env") or {})}
+                        env = {k: _action_input(v, given) for k, v in env.items()}
                         scripts.append((env, str(inner["run"])))
             for env, script in scripts:
                 if not _automated(env, script):
                     problems.append(f"{run.name}: {uses or 'a run step'} promotes as a person")
     return problems
+
+
+def _action_input(value: Any, given: dict[str, Any]) -> Any:
+    """`${{ inputs.X }}` inside a composite action, as the calling step sets it."""
+    match = re.fullmatch(r"\$\{\{\s*inputs\.([\w-]+)\s*\}\}", str(value).strip())
+    return given.get(match[1], "") if match else value
 
 
 RULES = {

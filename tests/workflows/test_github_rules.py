@@ -175,8 +175,12 @@ def _promotion_as_a_person(r: Repo) -> None:
 
 
 def _automation_flag_misspelt(r: Repo) -> None:
-    step = next(s for s in r.actions["promote"]["runs"]["steps"] if s.get("id") == "promote")
-    step["env"]["MODELOPS_AUTOMATION"] = "yes-please"
+    r.actions["promote"]["inputs"]["automated"]["default"] = "yes-please"
+
+
+def _main_promotes_as_a_person(r: Repo) -> None:
+    step = _step(r, "reusable-promote.yml", "promote", "./actions/promote")
+    step["with"]["automated"] = "false"
 
 
 BROKEN: list[tuple[str, Callable[[Repo], None], str]] = [
@@ -191,6 +195,7 @@ BROKEN: list[tuple[str, Callable[[Repo], None], str]] = [
     ("release-concurrency-alone", _plan_shares_the_release_group, "plan-prod"),
     ("promotions-are-automated", _promotion_as_a_person, "promotes as a person"),
     ("promotions-are-automated", _automation_flag_misspelt, "promotes as a person"),
+    ("promotions-are-automated", _main_promotes_as_a_person, "main.yml"),
 ]
 
 
