@@ -110,6 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="resume from the last checkpoint of an interrupted run (torch models)",
     )
     p.add_argument(
+        "--checkpoint-store",
+        default=os.environ.get("MODELOPS_CHECKPOINT_STORE") or None,
+        metavar="URI",
+        help="keep checkpoints in s3://bucket/prefix (or an absolute folder) of this run "
+        "alone: pulled with --resume, pushed while training (also MODELOPS_CHECKPOINT_STORE)",
+    )
+    p.add_argument(
         "--force",
         action="store_true",
         help="train even when train.json already holds a run of the same commit, data, "

@@ -29,6 +29,8 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from modelops import __version__, bundle, registry
+from modelops.checkpoints import CheckpointStore
+from modelops.checkpoints import synced as checkpoints_synced
 from modelops.errors import DataError
 from modelops.fsutil import sha256_file, tree_digest
 from modelops.modelapi import TrainContext, load_model_module
@@ -285,6 +287,8 @@ def cli_train(project: Project, args: argparse.Namespace) -> CommandResult:
     from modelops import data
 
     timer = _Timer()
+    if getattr(args, "checkpoint_store", None):
+        CheckpointStore(args.checkpoint_store)  # a bad URI fails before anything is written
     spec = load_pipeline(project, args.model)
     module = load_model_module(project, spec.entrypoint, file=spec.path)
     with timer("load_data"):
@@ -359,7 +363,13 @@ def cli_train(project: Project, args: argparse.Namespace) -> CommandResult:
                     TAG + "test_split_sha256": test_split_sha256,
                 },
             )
-        with timer("train"):
+        # Spot checkpoints of this run in the store (modelops.checkpoints), when asked.
+        with (
+            timer("train"),
+            checkpoints_synced(
+                getattr(args, "checkpoint_store", None), checkpoints, resume=bool(args.resume)
+            ),
+        ):
             model = module.train(train_df[[*features, spec.target]], dict(spec.params), context)
         hw = hardware()  # after training: torch is imported now if the model used it
         bundle_dir = project.state_dir / "bundles" / spec.name / run_id
