@@ -9,7 +9,8 @@ docstring):
   a reusable workflow the caller's context);
 - which events a push or pull request made with the job token starts;
 - which jobs an environment secret reaches;
-- a concurrency group keeps one running and one pending run.
+- a concurrency group keeps one running and one pending run (a newer pending
+  one cancels the older).
 
 Every rule returns a list of violations (empty when the repository keeps it),
 so a test can also check that a deliberately broken copy fails it.
@@ -509,6 +510,24 @@ def rule_release_concurrency_alone(repo: Repo) -> list[str]:
     return problems
 
 
+def rule_matrix_rows_do_not_cancel_each_other(repo: Repo) -> list[str]:
+    """A matrix job's concurrency group names its row, or its rows cancel each other.
+
+    GitHub keeps one running and one pending job per group and cancels an older
+    pending one when a newer arrives, `cancel-in-progress: false` or not: with one
+    group for every row, a third row would cancel the second.
+    """
+    problems = []
+    for workflow, doc in repo.workflows.items():
+        for job_id, job in doc["jobs"].items():
+            conc = job.get("concurrency")
+            group = conc.get("group") if isinstance(conc, dict) else conc
+            has_matrix = bool((job.get("strategy") or {}).get("matrix"))
+            if group and has_matrix and "matrix." not in str(group):
+                problems.append(f"{workflow}:{job_id}: group {group!r} is shared by its rows")
+    return problems
+
+
 def _automated(env: dict[str, Any], command: str) -> bool:
     """Whether `modelops promote` sees itself as automation, by the CLI's own rule."""
     from modelops.promote import is_automated
@@ -571,4 +590,5 @@ RULES = {
     "pushes-trigger-workflows": rule_pushes_trigger_workflows,
     "release-concurrency-alone": rule_release_concurrency_alone,
     "promotions-are-automated": rule_promotions_are_automated,
+    "matrix-rows-do-not-cancel-each-other": rule_matrix_rows_do_not_cancel_each_other,
 }

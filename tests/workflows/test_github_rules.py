@@ -183,6 +183,10 @@ def _main_promotes_as_a_person(r: Repo) -> None:
     step["with"]["automated"] = "false"
 
 
+def _promotions_share_one_group(r: Repo) -> None:
+    _job(r, "reusable-promote.yml", "promote")["concurrency"]["group"] = "promote-${{ inputs.to }}"
+
+
 BROKEN: list[tuple[str, Callable[[Repo], None], str]] = [
     ("oidc-subjects", _stop_without_environment, "is not trusted by RunnerJanitorRole"),
     ("oidc-subjects", _prod_role_trusts_main, "not only the prod environment"),
@@ -196,6 +200,7 @@ BROKEN: list[tuple[str, Callable[[Repo], None], str]] = [
     ("promotions-are-automated", _promotion_as_a_person, "promotes as a person"),
     ("promotions-are-automated", _automation_flag_misspelt, "promotes as a person"),
     ("promotions-are-automated", _main_promotes_as_a_person, "main.yml"),
+    ("matrix-rows-do-not-cancel-each-other", _promotions_share_one_group, "shared by its rows"),
 ]
 
 
