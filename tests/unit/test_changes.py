@@ -281,9 +281,11 @@ def _register_at(root: Path, model: str, commit_sha: str) -> None:
 
 
 def test_since_registered_trains_what_changed_since_each_models_last_registration(
-    repo: Path, capsys: pytest.CaptureFixture[str]
+    repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each model is diffed from its newest registered commit; never registered means touched."""
+    # mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI: restore it after this test.
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     start = git(repo, "rev-parse", "HEAD")
     _register_at(repo, "alpha", start)
     _register_at(repo, "beta", start)

@@ -206,12 +206,9 @@ def test_deploy_workflow_reconciles_dev_and_only_plans_prod(
 ) -> None:
     """A merged promotion into dev: deploy.yml makes dev serve it; prod gets a plan only."""
     state = tmp_path / "state"
-    env = {**os.environ, "MODELOPS_HOME": str(state), **GIT_ENV}
     for argv in (["train", "churn"], ["evaluate", "churn"], ["register", "churn"],
                  ["promote", "churn", "--to", "dev"]):  # fmt: skip
-        subprocess.run(
-            [str(BIN / "modelops"), *argv], cwd=fork, env=env, check=True, capture_output=True
-        )
+        modelops_cli(fork, state, *argv)
     before = git(fork, "rev-parse", "HEAD")
     git(fork, "add", "environments/dev")
     git(fork, "commit", "-qm", "Promote churn to dev")
@@ -242,7 +239,10 @@ def test_deploy_workflow_reconciles_dev_and_only_plans_prod(
 
 def modelops_cli(fork: Path, state: Path, *argv: str) -> None:
     """Run the CLI in the fork against the run's state, as a person on a laptop would."""
-    env = {**os.environ, "MODELOPS_HOME": str(state), **GIT_ENV}
+    # Only the run's state: an earlier test's MLFLOW_TRACKING_URI (mlflow.set_tracking_uri
+    # exports it) must not send these registrations elsewhere.
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MODELOPS_"))}
+    env = {**clean, "MODELOPS_HOME": str(state), **GIT_ENV}
     proc = subprocess.run(
         [str(BIN / "modelops"), *argv], cwd=fork, env=env, capture_output=True, text=True
     )
