@@ -36,7 +36,7 @@ lint: $(STAMP) ## ruff, mypy, and the workflow linters
 	$(BIN)/actionlint
 	$(BIN)/zizmor --offline --min-severity medium .github/workflows actions
 
-bench: $(STAMP) ## run the benchmarks and write bench/RESULTS.md
+bench: $(STAMP) ## run the benchmarks (~15 min) and write bench/RESULTS.md (clean tree only)
 	$(BIN)/python bench/run.py
 
 stack: $(STAMP) ## start a local MLflow server + S3 endpoint on 127.0.0.1 (Ctrl-C stops)

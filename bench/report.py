@@ -5,11 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import os
 import platform
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.common import MISSED, NOT_RUN, REPO, Figure, fmt_bytes
+from bench.common import MIN_RUNS, MISSED, NEEDS_CUDA, NOT_RUN, Figure, fmt_bytes
 from modelops.train import cpu_model
 
 
@@ -25,7 +24,7 @@ class Machine:
     load_before: str
 
     @classmethod
-    def probe(cls) -> Machine:
+    def probe(cls, commit: str) -> Machine:
         return cls(
             cpu=cpu_model(),
             cores=os.cpu_count() or 0,
@@ -33,7 +32,7 @@ class Machine:
             python=f"{platform.python_implementation()} {platform.python_version()}",
             os=platform.platform(),
             date=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            commit=_commit(),
+            commit=commit,
             load_before=_load(),
         )
 
@@ -56,15 +55,6 @@ def _load() -> str:
     return f"{one:.2f} / {five:.2f} / {fifteen:.2f}"
 
 
-def _commit() -> str:
-    def git(*args: str) -> str:
-        proc = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False)
-        return proc.stdout.strip()
-
-    sha = git("rev-parse", "--short", "HEAD") or "unknown"
-    return f"{sha} (uncommitted changes present)" if git("status", "--porcelain") else sha
-
-
 def render_table(figures: list[Figure]) -> str:
     """One markdown table for all figures: value, baseline, ratio, goal and whether it is met."""
     lines = [
@@ -73,7 +63,9 @@ def render_table(figures: list[Figure]) -> str:
     ]
     for fig in figures:
         for row in fig.rows:
-            status = f"**{row.status}**" if row.status in (MISSED, NOT_RUN) else row.status
+            status = (
+                f"**{row.status}**" if row.status in (MISSED, NOT_RUN, NEEDS_CUDA) else row.status
+            )
             what = f"{row.what} ({row.note})" if row.note else row.what
             cells = [fig.title, what, row.value, row.baseline, row.ratio, row.goal, status]
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
@@ -81,15 +73,23 @@ def render_table(figures: list[Figure]) -> str:
 
 
 def render_markdown(figures: list[Figure], machine: Machine, *, quick: bool, note: str) -> str:
-    """RESULTS.md: the machine, the table, and per figure its notes and why each miss missed."""
+    """RESULTS.md: the commit, the machine, the table, and per figure how and what the run found."""
     missed = sum(1 for f in figures for r in f.rows if r.status == MISSED)
+    met = sum(1 for f in figures for r in f.rows if r.status == "met")
+    not_run = sum(1 for f in figures for r in f.rows if r.status in (NOT_RUN, NEEDS_CUDA))
     parts = [
         "# Benchmark results",
         "",
-        "Written by `make bench` (`bench/run.py`); every figure below was measured in the same run "
-        "as its baseline. Times are wall-clock times of whole processes (best of N unless said), "
-        "peak memory is the child process's own maximum resident set size. Rerun one figure with "
-        "`.venv/bin/python bench/run.py --only NAME` (names: `--help`); `--quick` for a smoke run.",
+        f"commit {machine.commit}",
+        "",
+        "Written by `make bench` (`bench/run.py`), which refuses to write this page from a tree "
+        "with uncommitted changes: the commit above is what was measured. Every figure is the "
+        f"median of at least {MIN_RUNS} runs with its min–max spread (`n=` says how many), "
+        "measured in the same run as its baseline; times are wall-clock times of whole "
+        "processes, peak memory is the child process's own maximum resident set size. "
+        "Statuses and notes are computed from this run. Rerun one figure with "
+        "`.venv/bin/python bench/run.py --only NAME --output FILE` (names: `--help`); "
+        "`--quick` for a smoke run.",
         "",
         "## Machine",
         "",
@@ -98,7 +98,6 @@ def render_markdown(figures: list[Figure], machine: Machine, *, quick: bool, not
         f"- Python: {machine.python}",
         f"- OS: {machine.os}",
         f"- Date: {machine.date}",
-        f"- Toolkit commit: {machine.commit}",
         f"- Load average (1/5/15 min) at start: {machine.load_before}; at end: {_load()}",
     ]
     if quick:
@@ -111,13 +110,13 @@ def render_markdown(figures: list[Figure], machine: Machine, *, quick: bool, not
         "",
         render_table(figures),
         "",
-        f"{missed} goal(s) missed.",
+        f"{met} goal(s) met, {missed} missed, {not_run} not run (or needing CUDA).",
         "",
     ]
     for fig in figures:
-        if not (fig.notes or fig.misses):
-            continue
         parts += [f"### {fig.title}", ""]
+        if fig.method:
+            parts += [f"How: {fig.method}", ""]
         parts += [f"- {n}" for n in fig.notes]
         parts += [f"- **Missed:** {m}" for m in fig.misses]
         parts += [f"- Took {fig.seconds:.0f} s to measure.", ""]

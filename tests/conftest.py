@@ -19,6 +19,8 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test reads the developer's MLflow server, store or GitHub variables."""
     for var in (
         "MLFLOW_TRACKING_URI",
+        "MLFLOW_TRACKING_USERNAME",
+        "MLFLOW_TRACKING_PASSWORD",
         "MODELOPS_STORE",
         "MODELOPS_HOME",
         "MODELOPS_PROJECT",

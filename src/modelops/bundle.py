@@ -4,6 +4,8 @@
 bundle/
   bundle.json         model, entrypoint, format, features, target, classes, signature
   input_example.json  a few input rows (records)
+  training.json       params and a profile of the training data (rows, target, feature bins),
+                      so a later challenger's report can say what changed against this one
   model/              written by the model package's save(): skops / safetensors / JSON
 ```
 
@@ -14,10 +16,8 @@ that holds a pickle is refused when written and when loaded.
 
 from __future__ import annotations
 
-import importlib.abc
 import json
 import math
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 BUNDLE_JSON = "bundle.json"
 INPUT_EXAMPLE_JSON = "input_example.json"
+TRAINING_JSON = "training.json"
 MODEL_DIR = "model"
 BUNDLE_FORMAT_VERSION = 1
 
@@ -39,47 +40,82 @@ BUNDLE_FORMAT_VERSION = 1
 _PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".pt", ".pth", ".ckpt")
 # A pickle stream with protocol >= 2 starts with PROTO (0x80) and its version byte.
 _PICKLE_MAGIC = tuple(bytes([0x80, proto]) for proto in range(2, 6))
+_NPY_MAGIC = b"\x93NUMPY"
+_ZIP_MAGIC = b"PK\x03\x04"
 
 
-class _HideTorch(importlib.abc.MetaPathFinder):
-    """An import hook under which `import torch` fails as if torch were not installed."""
+def _is_pickle_stream(fh: Any) -> bool:
+    """The stream parses as a whole pickle (any protocol, 0 and 1 included), up to STOP.
 
-    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> None:
-        if fullname == "torch" or fullname.startswith("torch."):
-            raise ModuleNotFoundError("torch is hidden while skops.io loads", name=fullname)
-
-
-def import_skops_io() -> ModuleType:
-    """`skops.io`, imported without dragging in torch when nothing has loaded torch yet.
-
-    skops lists scikit-learn's estimators when it is imported (`all_estimators`), and
-    that package walk imports `sklearn.externals.array_api_compat.torch` (so all of
-    torch: about 2 s and 800 modules) before it drops `externals` from the list.
-    With torch hidden for that one import the walk skips the package; the trusted
-    list is the same (no estimator lives under `externals`) and torch imports
-    normally afterwards. A scikit-learn model's save and load call this instead of
-    `import skops.io`.
+    `pickletools.genops` only decodes opcodes, it never runs them. Text that is not a
+    pickle (JSON, CSV) fails at its first byte that is not an opcode.
     """
-    if "skops.io" not in sys.modules:
-        hook = None if "torch" in sys.modules else _HideTorch()
-        if hook:
-            sys.meta_path.insert(0, hook)
+    import pickletools
+
+    try:
+        for opcode, _arg, _pos in pickletools.genops(fh):
+            if opcode.name == "STOP":
+                return True
+    except Exception:
+        return False
+    return False
+
+
+def _npy_holds_objects(fh: Any) -> bool:
+    """A `.npy` array (whatever the file is called) of dtype object: it is pickled."""
+    from numpy.lib import format as npformat
+
+    try:
+        version = npformat.read_magic(fh)
+        reader = {(1, 0): npformat.read_array_header_1_0, (2, 0): npformat.read_array_header_2_0}
+        _shape, _order, dtype = reader.get(version, npformat.read_array_header_2_0)(fh)
+    except Exception:
+        return True
+    return bool(dtype.hasobject)
+
+
+def _holds_pickle(fh: Any, name: str, depth: int = 0) -> bool:
+    """One file (or zip member) is or contains a pickle."""
+    import io
+    import zipfile
+
+    if name.lower().endswith(_PICKLE_SUFFIXES):
+        return True
+    head = fh.read(8)
+    fh.seek(0)
+    if head[:2] in _PICKLE_MAGIC:
+        return True
+    if head.startswith(_NPY_MAGIC):
+        return _npy_holds_objects(fh)
+    if head.startswith(_ZIP_MAGIC):
+        # torch.save archives (`*/data.pkl`), .npz files, skops archives: scan every member.
+        if depth > 1:
+            return True  # a zip inside a zip inside a zip: refuse rather than dig
         try:
-            import skops.io  # noqa: F401
-        finally:
-            if hook:
-                sys.meta_path.remove(hook)
-    return sys.modules["skops.io"]
+            with zipfile.ZipFile(fh) as archive:
+                for info in archive.infolist():
+                    with archive.open(info) as member:
+                        data = io.BytesIO(member.read())
+                    if _holds_pickle(data, info.filename, depth + 1):
+                        return True
+        except (zipfile.BadZipFile, OSError, ValueError):
+            return True  # looks like a zip but does not read as one: refuse
+        return False
+    return _is_pickle_stream(fh)
 
 
 def pickle_files(directory: Path) -> list[str]:
-    """Relative paths of files under `directory` that are, or are named like, pickles."""
+    """Relative paths of files under `directory` that are, hold, or are named like pickles.
+
+    Caught: pickle streams of every protocol (0 and 1 have no magic bytes: the file is
+    decoded opcode by opcode, never run), zip archives with a pickle member (torch.save,
+    .npz), `.npy` arrays of dtype object, and the usual pickle file suffixes.
+    """
     found = []
     for file in sorted(p for p in directory.rglob("*") if p.is_file()):
         with file.open("rb") as fh:
-            head = fh.read(2)
-        if file.suffix.lower() in _PICKLE_SUFFIXES or head in _PICKLE_MAGIC:
-            found.append(file.relative_to(directory).as_posix())
+            if _holds_pickle(fh, file.name):
+                found.append(file.relative_to(directory).as_posix())
     return found
 
 
@@ -110,6 +146,7 @@ def write_bundle(
     features: list[str],
     classes: list[Any],
     input_example: Any,
+    training: dict[str, Any] | None = None,
 ) -> str:
     """Write a bundle into `directory` (which must not exist yet); return its tree digest.
 
@@ -158,6 +195,10 @@ def write_bundle(
         (scratch / INPUT_EXAMPLE_JSON).write_text(
             json.dumps(records, indent=2, sort_keys=True) + "\n", encoding="utf-8"
         )
+        if training is not None:
+            (scratch / TRAINING_JSON).write_text(
+                json.dumps(training, sort_keys=True, default=str) + "\n", encoding="utf-8"
+            )
     return tree_digest(directory)
 
 
@@ -189,6 +230,18 @@ def read_meta(directory: Path) -> dict[str, Any]:
     return meta
 
 
+def read_training(directory: Path) -> dict[str, Any] | None:
+    """training.json of a verified bundle (params, data profile), or None for an older bundle."""
+    path = directory / TRAINING_JSON
+    if not path.is_file():
+        return None
+    try:
+        training = json.loads(read_text(path, what="training profile"))
+    except json.JSONDecodeError as exc:
+        raise IntegrityError(f"training.json is not valid JSON ({exc.msg})", file=path) from None
+    return training if isinstance(training, dict) else None
+
+
 def read_input_example(directory: Path) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = json.loads(
         read_text(directory / INPUT_EXAMPLE_JSON, what="input example")
@@ -197,9 +250,14 @@ def read_input_example(directory: Path) -> list[dict[str, Any]]:
 
 
 def load_verified(
-    project: Project, directory: Path, expected_sha256: str
+    project: Project, directory: Path, expected_sha256: str, *, entrypoint: str
 ) -> tuple[ModuleType, Any, dict[str, Any]]:
-    """Verify the digest, then import the bundle's model package and load its model."""
+    """Verify the digest, then import the bundle's model package and load its model.
+
+    `entrypoint` is the spec's `train.entrypoint`: a bundle naming any other module is
+    refused before anything is imported (a recorded digest proves only that the bundle
+    is unchanged, not that the code it names is the model's).
+    """
     from modelops.modelapi import load_model_module
 
     verify(directory, expected_sha256, source=str(directory))
@@ -211,6 +269,14 @@ def load_verified(
             hint="refusing to load it; retrain with a safe format",
         )
     meta = read_meta(directory)
-    module = load_model_module(project, meta["entrypoint"], file=directory / BUNDLE_JSON)
+    named = meta.get("entrypoint") if isinstance(meta, dict) else None
+    if named != entrypoint:
+        raise IntegrityError(
+            f"bundle.json names the entrypoint {named!r}, the spec's is {entrypoint!r}",
+            file=directory / BUNDLE_JSON,
+            field="entrypoint",
+            hint="refusing to import it: a bundle is loaded only by its model's own package",
+        )
+    module = load_model_module(project, entrypoint, file=directory / BUNDLE_JSON)
     model = module.load(directory / MODEL_DIR)
     return module, model, meta

@@ -20,28 +20,20 @@ is trained by the next run, and a model never registered always trains.
 
 Stdout carries only the JSON matrix, so a workflow can capture it; the reasons
 go to stderr and to the job summary. Loads no heavy library and no MLflow.
-
-Speed at hundreds of models: every spec is parsed (a data path or glob may
-point anywhere), but only the spec of a touched model is validated against the
-JSON Schema; an untouched spec is read just for the four fields that route
-paths to it, and falls back to the full check when those are malformed. A spec
-the diff changes is always touched, hence always fully checked.
+Every spec is loaded and validated (a data path or glob may point anywhere).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
-import sys
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
 from modelops.errors import InputError
-from modelops.fsutil import read_yaml
 from modelops.project import Project
 from modelops.results import CommandResult
 from modelops.spec import PipelineSpec, list_models, load_pipeline
@@ -107,51 +99,14 @@ def _module_folder(project: Project, module: str) -> str:
     return f"{src}/{parts[0]}.py"  # a top-level module: just that file
 
 
-@dataclass(frozen=True)
-class _Routes:
-    """The fields of a spec that decide which paths touch its model."""
-
-    entrypoint: str
-    data_schema: str
-    data_path: str
-    globs: tuple[str, ...]
-
-
-def _routes_of(spec: PipelineSpec) -> _Routes:
-    return _Routes(spec.entrypoint, spec.data_schema, spec.data_path, spec.paths)
-
-
-def _quick_routes(project: Project, model: str) -> _Routes | None:
-    """The routing fields read straight from the YAML, without the schema check.
-
-    None when any of them is missing or of the wrong type: the caller then runs
-    the full load, which names the bad file and field.
-    """
-    try:
-        doc = read_yaml(project.pipeline_path(model), what="pipeline spec")
-    except InputError:
-        return None  # the full load reports it with the project-relative file name
-    if not isinstance(doc, dict):
-        return None
-    data, train, globs = doc.get("data"), doc.get("train"), doc.get("paths", [])
-    if not (isinstance(data, dict) and isinstance(train, dict) and isinstance(globs, list)):
-        return None
-    fields = (train.get("entrypoint"), data.get("schema"), data.get("path"))
-    if not all(isinstance(f, str) and f for f in fields) or not all(
-        isinstance(g, str) for g in globs
-    ):
-        return None
-    return _Routes(*fields, tuple(globs))  # type: ignore[arg-type]
-
-
-def _watched_paths(project: Project, model: str, routes: _Routes) -> list[str]:
+def _watched_paths(project: Project, spec: PipelineSpec) -> list[str]:
     """Prefixes (ending in "/") or exact paths that belong to one model."""
-    watched = [f"{project.relative(project.pipelines_dir)}/{model}.yaml"]
-    watched.append(_module_folder(project, routes.entrypoint))
-    watched.append(_module_folder(project, routes.data_schema.partition(":")[0]))
-    if not routes.data_path.startswith("s3://"):
+    watched = [f"{project.relative(project.pipelines_dir)}/{spec.name}.yaml"]
+    watched.append(_module_folder(project, spec.entrypoint))
+    watched.append(_module_folder(project, spec.data_schema.partition(":")[0]))
+    if not spec.is_remote_data:
         # A local data path may be a file or a folder of files.
-        data = routes.data_path.rstrip("/")
+        data = spec.data_path.rstrip("/")
         watched.extend([data, data + "/"])
     return watched
 
@@ -178,21 +133,13 @@ def touched_models(project: Project, files: list[str] | None) -> list[Touched]:
         return [
             Touched(m, "no base commit: every model", load_pipeline(project, m)) for m in models
         ]
-    # A toolkit change touches every model: then each spec gets its full check anyway.
-    everything = any(_is_global(path) for path in files)
     touched = []
     for model in models:
-        spec: PipelineSpec | None = None
-        routes = None if everything else _quick_routes(project, model)
-        if routes is None:
-            spec = load_pipeline(project, model)  # raises naming the file and field
-            routes = _routes_of(spec)
-        watched = _watched_paths(project, model, routes)
-        reason = next(
-            (p for p in files if _is_global(p) or _matches(p, watched, routes.globs)), None
-        )
+        spec = load_pipeline(project, model)  # raises naming the file and field
+        watched = _watched_paths(project, spec)
+        reason = next((p for p in files if _is_global(p) or _matches(p, watched, spec.paths)), None)
         if reason is not None:
-            touched.append(Touched(model, reason, spec or load_pipeline(project, model)))
+            touched.append(Touched(model, reason, spec))
     return touched
 
 
@@ -306,11 +253,33 @@ def _write_step_summary(touched: list[Touched], base: str, head: str) -> None:
         fh.write("\n".join(lines) + "\n\n")
 
 
-def cli_changed(project: Project, args: argparse.Namespace) -> CommandResult:
-    """Print the JSON matrix of touched models; in Actions also set the matrices as outputs."""
-    base, head = str(args.base or ""), str(args.head)
+@dataclass
+class ChangedResult(CommandResult):
+    """What `changed_models` found: the changed files, the matrices and why each model is in."""
+
+    @property
+    def models(self) -> list[str]:
+        return sorted(self.data["reasons"])
+
+
+def changed_models(
+    project: Project,
+    base: str | None = None,
+    head: str = "HEAD",
+    *,
+    gpu_runners: bool = False,
+    since_registered: bool = False,
+) -> ChangedResult:
+    """The models touched between `base` and `head`, as GitHub Actions matrices.
+
+    In Actions the matrices (and `chunks`, see `chunks`) are also set as step outputs
+    and listed in the step summary. `gpu_runners`: models whose spec asks for a GPU go
+    to the gpu matrix. `since_registered`: compare each model with the commit of its
+    newest registered version instead of `base` (then `base` is not needed).
+    """
     bases: dict[str, str] | None = None
-    if getattr(args, "since_registered", False):
+    files: list[str] | None
+    if since_registered:
         files = None
         touched, bases = touched_since_registered(project, head)
     elif not base:
@@ -318,17 +287,14 @@ def cli_changed(project: Project, args: argparse.Namespace) -> CommandResult:
     else:
         files = changed_files(project, base, head)
         touched = touched_models(project, files)
-    gpu_runners = getattr(args, "gpu_runners", "false") == "true"
+    base = base or ""
     matrices = split_matrices(touched, gpu_runners=gpu_runners)
     chunked = chunks(touched, gpu_runners=gpu_runners)
     matrix = matrices["matrix"]
     _write_github_output(matrices, chunked)
     _write_step_summary(touched, base, head)
-    for t in touched:
-        print(f"{t.model}: touched by {t.reason}", file=sys.stderr)
-    if not touched:
-        print("no model touched", file=sys.stderr)
-    return CommandResult(
+    notes = [f"{t.model}: touched by {t.reason}" for t in touched] or ["no model touched"]
+    return ChangedResult(
         command="changed",
         subject="_project",
         data={
@@ -341,4 +307,5 @@ def cli_changed(project: Project, args: argparse.Namespace) -> CommandResult:
             **({"registered_bases": bases} if bases is not None else {}),
         },
         summary=[json.dumps(matrix, separators=(",", ":"))],
+        notes=notes,
     )

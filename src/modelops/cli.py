@@ -1,26 +1,33 @@
-"""The `modelops` command line: parses arguments, calls the library, maps errors to exit codes.
+"""The `modelops` command line: one argparse tree that parses, calls the library, prints.
 
-Each command is `module:function` taking `(project, args)` and returning a
-`CommandResult`; modules are imported only when their command runs, so
-`modelops --help` loads no heavy library.
+Each command is a library function (`modelops.train.train_model`,
+`modelops.deploy.deploy_environment`, …) that takes plain arguments and returns a
+`CommandResult` subclass. This module only turns flags into those arguments,
+prints the result's summary, writes its JSON and maps errors to exit codes.
+Library modules are imported only when their command runs, so `modelops --help`
+loads no heavy library.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, NoReturn
 
 from modelops import __version__
-from modelops.errors import ModelopsError
-from modelops.fsutil import atomic_write_json
+from modelops.errors import InputError, ModelopsError
 from modelops.project import ENVIRONMENTS, Project
 
-Handler = Callable[[Project, argparse.Namespace], Any]
+if TYPE_CHECKING:
+    from modelops.results import CommandResult
+    from modelops.runners.commands import ComputeRequest
+    from modelops.runners.ec2 import RunContext
+
+Handler = Callable[[Project | None, argparse.Namespace], "CommandResult"]
 
 EPILOG = """\
 exit codes: 0 ok, 1 a gate failed, 2 bad input or refused, 3 drift found,
@@ -29,8 +36,29 @@ exit codes: 0 ok, 1 a gate failed, 2 bad input or refused, 3 drift found,
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments become an InputError (exit 2, one line), not argparse's own exit."""
+
+    def error(self, message: str) -> NoReturn:
+        raise InputError(message, hint=f"see `{self.prog} --help`")
+
+
+def _model_name(value: str) -> str:
+    """A model name as the pipeline schema allows it: nothing that could be a path."""
+    from modelops.spec import MODEL_NAME
+
+    if not MODEL_NAME.fullmatch(value):
+        raise argparse.ArgumentTypeError(
+            f"invalid model name {value!r}: lowercase letters, digits, '-' and '_', "
+            "starting with a letter"
+        )
+    return value
+
+
 def _model(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", metavar="MODEL", help="model name (pipelines/MODEL.yaml)")
+    p.add_argument(
+        "model", metavar="MODEL", type=_model_name, help="model name (pipelines/MODEL.yaml)"
+    )
 
 
 def _env(p: argparse.ArgumentParser, *, flag: bool, required: bool = True) -> None:
@@ -45,8 +73,314 @@ def _path(value: str) -> Path:
     return Path(value)
 
 
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off", ""):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got '{value}'")
+
+
+def _items(values: Sequence[str] | None) -> tuple[str, ...]:
+    """A list given as several arguments, or one argument separated by commas/whitespace."""
+    out: list[str] = []
+    for value in values or ():
+        out.extend(part for part in re.split(r"[\s,]+", value) if part)
+    return tuple(out)
+
+
+def _from_env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(name) or default
+
+
+def _context_args(p: argparse.ArgumentParser, *, job: bool = True) -> None:
+    p.add_argument(
+        "--repository",
+        default=_from_env("GITHUB_REPOSITORY"),
+        help="OWNER/NAME (default: $GITHUB_REPOSITORY)",
+    )
+    p.add_argument("--run-id", default=_from_env("GITHUB_RUN_ID"), help="default: $GITHUB_RUN_ID")
+    p.add_argument(
+        "--run-attempt",
+        default=_from_env("GITHUB_RUN_ATTEMPT", "1"),
+        help="default: $GITHUB_RUN_ATTEMPT or 1",
+    )
+    if job:
+        p.add_argument(
+            "--job",
+            default=_from_env("GITHUB_JOB", "train"),
+            help="job id (default: $GITHUB_JOB)",
+        )
+
+
+def _region_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--aws-region",
+        default=_from_env("AWS_REGION") or _from_env("AWS_DEFAULT_REGION"),
+        help="default: $AWS_REGION",
+    )
+
+
+def _compute_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--model",
+        type=_model_name,
+        help="read instance types, spot, fallback and the budget (max_minutes, max_cost_usd) "
+        "from pipelines/MODEL.yaml train.compute",
+    )
+    p.add_argument(
+        "--instance-types",
+        nargs="+",
+        metavar="TYPE",
+        help="instance types to try in order (comma- or space-separated)",
+    )
+    p.add_argument(
+        "--spot",
+        type=_bool,
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="BOOL",
+        help="use spot capacity (default: the spec's, else true)",
+    )
+    p.add_argument(
+        "--max-minutes",
+        type=int,
+        help="hard lifetime of the instance; may not exceed the spec's "
+        "train.compute.max_minutes (default: that, else 60)",
+    )
+
+
+# -- handlers: flags in, one library call, its result out ---------------------------
+# Each imports its module only when its command runs.
+
+
+def _project(project: Project | None) -> Project:
+    assert project is not None  # every command but `runners` and `github` runs in a project
+    return project
+
+
+def _validate(project: Project | None, a: argparse.Namespace) -> CommandResult:
+    from modelops.validate import validate_project
+
+    return validate_project(_project(project), a.models)
+
+
+def _data_test(project: Project | None, a: argparse.Namespace) -> CommandResult:
+    from modelops.data.datatest import run_data_test
+
+    return run_data_test(_project(project), a.model, data=a.data)
+
+
+def _train(project: Project | None, a: argparse.Namespace) -> CommandResult:
+    from modelops.train import train_model
+
+    return train_model(
+        _project(project),
+        a.model,
+        resume=a.resume,
+        force=a.force,
+        checkpoint_store=a.checkpoint_store,
+    )
+
+
+def _evaluate(project: Project | None, a: argparse.Namespace) -> CommandResult:
+    from modelops.evaluate import evaluate_model
+
+    return evaluate_model(_project(project), a.model)
+
+
+def _report(project: Project | None, a: argparse.Namespace) -> CommandResult:
+    from modelops.report import write_report
+
+    return write_report(_project(project), a.model, output=a.output)
+
+
+def _register(project: Project | None, a: argparse.Namespace) -> CommandResult:
+    from modelops.registry import register_model
+
+    return register_model(_project(project), a.model)
+
+
+def _changed(project: Project | None, a: argparse.Namespace) -> CommandResult:
+    from modelops.changes import changed_models
+
+    return changed_models(
+        _project(project),
+        a.base,
+        a.head,
+        gpu_runners=a.gpu_runners == "true",
+        since_registered=a.since_registered,
+    )
+
+
+def _promote(project: Project | None, a: argparse.Namespace) -> CommandResult:
+    from modelops.promote import promote_model
+
+    return promote_model(
+        _project(project),
+        a.model,
+        a.to,
+        version=a.model_version,
+        pr_body=a.pr_body,
+        automated=a.automated,
+        release_hold=a.release_hold,
+    )
+
+
+def _deploy(project: Project | None, a: argparse.Namespace) -> CommandResult:
+    from modelops.deploy import deploy_environment
+
+    return deploy_environment(_project(project), a.env, dry_run=a.dry_run, verify=a.verify)
+
+
+def _status(project: Project | None, a: argparse.Namespace) -> CommandResult:
+    from modelops.deploy import environment_status
+
+    return environment_status(_project(project), a.env, verify=a.verify)
+
+
+def _history(project: Project | None, a: argparse.Namespace) -> CommandResult:
+    from modelops.promote import model_history
+
+    return model_history(_project(project), a.model, a.env)
+
+
+def _rollback(project: Project | None, a: argparse.Namespace) -> CommandResult:
+    from modelops.promote import rollback_model
+
+    return rollback_model(_project(project), a.model, a.env, a.to_version, a.reason)
+
+
+def _predict(project: Project | None, a: argparse.Namespace) -> CommandResult:
+    from modelops.serve import predict_batch
+
+    return predict_batch(
+        _project(project), a.model, a.env, a.input, a.output, chunk_size=a.chunk_size
+    )
+
+
+def _drift(project: Project | None, a: argparse.Namespace) -> CommandResult:
+    from modelops.drift import drift_report
+
+    return drift_report(_project(project), a.model, a.env, a.input)
+
+
+def _demo(project: Project | None, a: argparse.Namespace) -> CommandResult:
+    from modelops.demo import run_demo
+
+    return run_demo(_project(project), main, workdir=a.workdir)
+
+
+def _compute_request(a: argparse.Namespace) -> ComputeRequest:
+    from modelops.runners.commands import ComputeRequest
+
+    return ComputeRequest(
+        model=a.model,
+        instance_types=_items(a.instance_types),
+        spot=a.spot,
+        max_minutes=a.max_minutes,
+        on_demand_fallback=getattr(a, "on_demand_fallback", None),
+        max_cost_usd=getattr(a, "max_cost_usd", None),
+    )
+
+
+def _run_context(a: argparse.Namespace) -> RunContext:
+    from modelops.runners.commands import run_context
+
+    return run_context(a.repository, a.run_id, a.run_attempt, getattr(a, "job", None))
+
+
+def _runners_start(project: Project | None, a: argparse.Namespace) -> CommandResult:
+    from modelops.runners.commands import start_gpu_runner
+
+    return start_gpu_runner(
+        _run_context(a),
+        _compute_request(a),
+        launch_template=a.launch_template,
+        launch_template_version=a.launch_template_version,
+        aws_region=a.aws_region,
+        subnet_ids=_items(a.subnet_ids),
+        labels=_items(a.labels),
+        wait_timeout_s=a.wait_timeout,
+        poll_interval_s=a.poll_interval,
+        runner_dir=a.runner_dir,
+        runner_url=a.runner_url,
+        runner_sha256=a.runner_sha256,
+        prices=a.prices,
+        project_root=a.project,
+    )
+
+
+def _runners_stop(project: Project | None, a: argparse.Namespace) -> CommandResult:
+    from modelops.runners.commands import stop_gpu_runners
+
+    return stop_gpu_runners(
+        _run_context(a), aws_region=a.aws_region, label=a.label, all_attempts=a.all_attempts
+    )
+
+
+def _runners_janitor(project: Project | None, a: argparse.Namespace) -> CommandResult:
+    from modelops.runners.commands import sweep_gpu_runners
+
+    return sweep_gpu_runners(
+        a.repository,
+        aws_region=a.aws_region,
+        boot_grace_minutes=a.boot_grace_minutes,
+        dry_run=a.dry_run,
+    )
+
+
+def _runners_cost(project: Project | None, a: argparse.Namespace) -> CommandResult:
+    from modelops.runners.commands import runner_cost
+
+    return runner_cost(a.instance_type, a.minutes, spot=a.spot, prices=a.prices)
+
+
+def _assignments(values: Sequence[str], flag: str) -> dict[str, str]:
+    from modelops.github.setup import parse_assignments
+
+    return parse_assignments(values, flag=flag)
+
+
+def _github_setup(project: Project | None, a: argparse.Namespace) -> CommandResult:
+    from modelops.github.commands import setup_repository
+
+    return setup_repository(
+        a.repo,
+        reviewers={
+            env: _items([who]) for env, who in _assignments(a.reviewer, "--reviewer").items()
+        },
+        variables=_assignments(a.var, "--var"),
+        workflows=a.workflows,
+        required_check=a.check,
+        dry_run=a.dry_run,
+        force=a.force,
+        project_root=a.project,
+        show=print,
+    )
+
+
+def _github_doctor(project: Project | None, a: argparse.Namespace) -> CommandResult:
+    from modelops.github.commands import diagnose_repository
+
+    return diagnose_repository(
+        a.repo, workflows=a.workflows, required_check=a.check, project_root=a.project
+    )
+
+
+def _github_comment(project: Project | None, a: argparse.Namespace) -> CommandResult:
+    from modelops.github.commands import post_comment
+
+    return post_comment(a.repo, a.pr, a.marker, a.body_file, author=a.author)
+
+
+# -- the parser ----------------------------------------------------------------------
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="modelops",
         description="GitOps CI/CD for ML models: test data, train, evaluate against the "
         "champion, report, register, promote dev → staging → prod, deploy, score, watch drift.",
@@ -62,7 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    def command(name: str, handler: str, help_: str) -> argparse.ArgumentParser:
+    def command(name: str, handler: Handler, help_: str) -> argparse.ArgumentParser:
         p = sub.add_parser(
             name,
             help=help_,
@@ -70,12 +404,12 @@ def build_parser() -> argparse.ArgumentParser:
             epilog=EPILOG,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        p.set_defaults(handler=handler)
+        p.set_defaults(handler=handler, needs_project=True)
         return p
 
     p = command(
         "validate",
-        "modelops.validate:cli_validate",
+        _validate,
         "check pipeline specs, environments and manifests against their schemas "
         "and each other (entrypoints implement the contract, schemas resolve, data exists)",
     )
@@ -84,13 +418,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--import",
         dest="run_imports",
         action="store_true",
-        help="also import each model package and data schema (runs the team's code and loads "
-        "pandera); by default they are read from source, which runs no team code",
+        help="deprecated, does nothing: validate always imports the model packages and data "
+        "schemas it checks",
     )
 
     p = command(
         "data-test",
-        "modelops.data:cli_data_test",
+        _data_test,
         "run the model's pandera schema (all failures at once), digest, row counts, "
         "missing values, class balance and a train/test leakage check",
     )
@@ -99,7 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(
         "train",
-        "modelops.train:cli_train",
+        _train,
         "train the model reproducibly and log the run (params, seed, data digest, "
         "commit, versions, hardware, safe artifact + sha256) to MLflow",
     )
@@ -125,7 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(
         "evaluate",
-        "modelops.evaluate:cli_evaluate",
+        _evaluate,
         "compute the spec's metrics and check absolute gates and the gates against "
         "the prod champion; exit 1 when a gate fails",
     )
@@ -133,7 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(
         "report",
-        "modelops.report:cli_report",
+        _report,
         "render the reviewer's markdown report with plots (metrics vs champion, "
         "data tests, reproducibility)",
     )
@@ -142,14 +476,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(
         "register",
-        "modelops.registry:cli_register",
+        _register,
         "register the trained and evaluated model as a new MLflow model version",
     )
     _model(p)
 
     p = command(
         "changed",
-        "modelops.changes:cli_changed",
+        _changed,
         "print the models a change touches, as a JSON matrix for GitHub Actions",
     )
     p.add_argument("--base", help="base commit (e.g. the PR base SHA)")
@@ -170,7 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(
         "promote",
-        "modelops.promote:cli_promote",
+        _promote,
         "write the manifest one stage up (registry → dev → staging → prod) and "
         "print the pull-request title and body",
     )
@@ -189,10 +523,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="promotion by automation (also MODELOPS_AUTOMATION=true): refused into an "
         "environment that holds the model or whose policy forbids auto-promotion",
     )
+    p.add_argument(
+        "--release-hold",
+        action="store_true",
+        help="a person lifts the hold a rollback placed on this environment (recorded in the "
+        "manifest with the git author); refused with --automated",
+    )
 
     p = command(
         "deploy",
-        "modelops.deploy:cli_deploy",
+        _deploy,
         "reconcile an environment: verify digests, copy bundles to the serving "
         "store, point registry aliases; idempotent and all-or-nothing",
     )
@@ -204,7 +544,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(
         "status",
-        "modelops.deploy:cli_status",
+        _status,
         "table of models × environments: version git wants vs version live, "
         "flagging drift between them",
     )
@@ -215,7 +555,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(
         "history",
-        "modelops.promote:cli_history",
+        _history,
         "earlier versions of a model in an environment, from git history",
     )
     _model(p)
@@ -223,7 +563,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(
         "rollback",
-        "modelops.promote:cli_rollback",
+        _rollback,
         "write the manifest of an earlier version (from history) and place a hold",
     )
     _model(p)
@@ -239,7 +579,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(
         "predict",
-        "modelops.serve:cli_predict",
+        _predict,
         "batch-score a file with the model deployed in an environment "
         "(digest verified, input validated, streamed in chunks)",
     )
@@ -251,7 +591,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(
         "drift",
-        "modelops.drift:cli_drift",
+        _drift,
         "compare recent data with the training reference; exit 3 on drift",
     )
     _model(p)
@@ -260,17 +600,198 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(
         "demo",
-        "modelops.demo:cli_demo",
+        _demo,
         "run the whole loop on the example models in a scratch copy of the project",
     )
     p.add_argument("--workdir", type=_path, help="scratch folder (default: a temporary one)")
 
-    p = command(
+    p = sub.add_parser(
         "runners",
-        "modelops.runners.cli:cli_runners",
-        "ephemeral GPU runners: start, stop, janitor, cost",
+        help="ephemeral GPU runners: start, stop, janitor, cost",
+        description="Ephemeral GPU runners: one instance per job, always shut down. Flags "
+        "match the inputs of actions/gpu-runner; defaults come from the GITHUB_* variables; "
+        "secrets only from the environment (GITHUB_TOKEN), never from flags.",
     )
-    p.add_argument("runner_args", nargs=argparse.REMAINDER, help="see `modelops runners --help`")
+    rsub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    p = rsub.add_parser(
+        "start",
+        help="launch one instance registered as a single-use (JIT) runner; print its label",
+        description="Register a just-in-time runner with GitHub, launch one EC2 instance for "
+        "it (spot first over instance types × subnets, on-demand fallback if allowed), wait "
+        "until the runner is online (bounded; the instance is terminated on timeout). Writes "
+        "label and instance-id to $GITHUB_OUTPUT. Needs GITHUB_TOKEN (a GitHub App "
+        "installation token with administration:write).",
+    )
+    p.set_defaults(handler=_runners_start, needs_project=False)
+    _context_args(p)
+    _region_arg(p)
+    _compute_args(p)
+    p.add_argument("--launch-template", required=True, help="launch template name or id (lt-…)")
+    p.add_argument("--launch-template-version", default="$Default", help="default: $Default")
+    p.add_argument(
+        "--subnet-ids", nargs="+", metavar="SUBNET", help="subnets (zones) to try in order"
+    )
+    p.add_argument(
+        "--on-demand-fallback",
+        type=_bool,
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="BOOL",
+        help="fall back to on-demand when no spot capacity (default: the spec's, else true)",
+    )
+    p.add_argument("--max-cost-usd", type=float, help="refuse when the worst case costs more")
+    p.add_argument(
+        "--labels", nargs="+", metavar="LABEL", help="extra runner labels besides the unique one"
+    )
+    p.add_argument(
+        "--wait-timeout", type=float, default=300.0, help="seconds to wait for the runner"
+    )
+    p.add_argument("--poll-interval", type=float, default=5.0, help="seconds between polls")
+    p.add_argument("--runner-dir", default="/opt/actions-runner", help="runner folder on the AMI")
+    p.add_argument("--runner-url", help="download the runner from here if the AMI lacks it")
+    p.add_argument("--runner-sha256", help="sha256 of --runner-url's archive (required with it)")
+    p.add_argument("--prices", type=Path, help="price table (default: $MODELOPS_GPU_PRICES)")
+
+    p = rsub.add_parser(
+        "stop",
+        help="terminate the run's instances, found by tag (for an `if: always()` job)",
+        description="Terminate every live instance tagged with this repository and run id "
+        "(and attempt), whatever the start job printed or did not print. Idempotent. With "
+        "GITHUB_TOKEN set, also unregisters their idle runners.",
+    )
+    p.set_defaults(handler=_runners_stop, needs_project=False)
+    _context_args(p, job=False)
+    _region_arg(p)
+    p.add_argument("--label", help="only the instance of this runner label")
+    p.add_argument(
+        "--all-attempts", action="store_true", help="every attempt of the run, not just this one"
+    )
+
+    p = rsub.add_parser(
+        "janitor",
+        help="terminate expired or finished instances, remove offline runners without one",
+        description="For the scheduled janitor workflow. Terminates tagged instances past "
+        "their expiry, or whose workflow run has completed; removes offline modelops runners "
+        "that have no instance. Never touches an instance in its boot grace period or whose "
+        "runner is busy (except past its expiry, which is a hard limit). Without "
+        "GITHUB_TOKEN only the expiry rule applies.",
+    )
+    p.set_defaults(handler=_runners_janitor, needs_project=False)
+    p.add_argument(
+        "--repository",
+        default=_from_env("GITHUB_REPOSITORY"),
+        help="OWNER/NAME (default: $GITHUB_REPOSITORY)",
+    )
+    _region_arg(p)
+    p.add_argument(
+        "--boot-grace-minutes", type=float, default=10.0, help="leave younger instances alone"
+    )
+    p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+
+    p = rsub.add_parser(
+        "cost",
+        help="estimated cost of running an instance type for some minutes",
+        description="Price per hour from the table (src/modelops/runners/prices.json, or "
+        "--prices / $MODELOPS_GPU_PRICES) times the runtime, billed per second.",
+    )
+    p.set_defaults(handler=_runners_cost, needs_project=False)
+    p.add_argument("--instance-type", required=True)
+    p.add_argument("--minutes", type=float, required=True)
+    p.add_argument("--spot", type=_bool, nargs="?", const=True, default=False, metavar="BOOL")
+    p.add_argument("--prices", type=Path, help="price table (default: $MODELOPS_GPU_PRICES)")
+    p = sub.add_parser(
+        "github",
+        help="GitHub settings as code: setup, doctor, and the one report comment per model",
+        description="GitHub settings as code. The token comes from GH_TOKEN, GITHUB_TOKEN "
+        "or `gh auth token`, never from a flag; the API from GITHUB_API_URL (default "
+        "https://api.github.com).",
+    )
+    gsub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    def _workflows_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--workflows",
+            type=_path,
+            default=None,
+            metavar="DIR",
+            help="folder of the workflows to read (default: .github/workflows of the project)",
+        )
+        p.add_argument(
+            "--check",
+            default="all green",
+            help="the status check a merge requires (default: 'all green', from pr.yml)",
+        )
+
+    p = gsub.add_parser(
+        "setup",
+        help="create or update environments, variables, the Actions token and a ruleset",
+        description="Create or update, idempotently, what the workflows need: environments "
+        "(reviewers, deployment branch/tag policies), repository variables, the Actions "
+        "token defaults, and a ruleset requiring code-owner review and the `all green` "
+        "check. Refuses to weaken an existing protection without --force.",
+    )
+    p.set_defaults(handler=_github_setup, needs_project=False)
+    p.add_argument("repo", metavar="OWNER/REPO")
+    p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    p.add_argument(
+        "--force", action="store_true", help="apply changes that weaken an existing protection"
+    )
+    p.add_argument(
+        "--reviewer",
+        action="append",
+        default=[],
+        metavar="ENV=WHO[,WHO]",
+        help="required reviewers of an environment: users or ORG/TEAM (repeatable); "
+        "sets exactly these, keeps the current ones when not given",
+    )
+    p.add_argument(
+        "--var",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a repository variable the workflows read (repeatable)",
+    )
+    _workflows_args(p)
+
+    p = gsub.add_parser(
+        "doctor",
+        help="say what is missing or unsafe, one line each with the fix; exit 1 when anything is",
+        description="Read a repository's settings (read-only) and print what is missing or "
+        "unsafe, one line each with the fix, and which protections its plan gives.",
+    )
+    p.set_defaults(handler=_github_doctor, needs_project=False)
+    p.add_argument("repo", metavar="OWNER/REPO")
+    _workflows_args(p)
+
+    p = gsub.add_parser(
+        "comment",
+        help="create or update the one pull-request comment that carries a marker",
+        description="Find the comment with the marker across all pages of a pull request's "
+        "comments and update it, or create it. Only comments by --author are considered.",
+    )
+    p.set_defaults(handler=_github_comment, needs_project=False)
+    p.add_argument(
+        "--repo",
+        default=_from_env("GITHUB_REPOSITORY"),
+        metavar="OWNER/REPO",
+        help="default: $GITHUB_REPOSITORY",
+    )
+    p.add_argument("--pr", type=int, required=True, metavar="N", help="pull request number")
+    p.add_argument(
+        "--marker", required=True, metavar="KEY", help="identifies the comment, e.g. report:churn"
+    )
+    p.add_argument(
+        "--body-file", type=_path, required=True, metavar="FILE", help="markdown of the comment"
+    )
+    p.add_argument(
+        "--author",
+        default=None,
+        metavar="LOGIN",
+        help="login whose comments may be updated (default: github-actions[bot] inside "
+        "Actions, else the token's user)",
+    )
     return parser
 
 
@@ -301,38 +822,26 @@ def _annotate(err: ModelopsError) -> None:
                 fh.write(f"Hint: {err.hint}\n\n")
 
 
-def _resolve(handler: str) -> Handler:
-    module, _, func = handler.partition(":")
-    fn: Handler = getattr(importlib.import_module(module), func)
-    return fn
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return its exit code. Never raises for a ModelopsError."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        project = Project.discover(args.project) if args.command != "runners" else None
-        result = _resolve(args.handler)(project, args)  # type: ignore[arg-type]
-        if result is None:
-            return 0
+        args = build_parser().parse_args(argv)
+        project = Project.discover(args.project) if args.needs_project else None
+        result = args.handler(project, args)
+        for line in result.notes:
+            print(line, file=sys.stderr)
         for line in result.summary:
             print(line)
-        if project is not None or args.result is not None:
-            path = args.result or result.default_path(project)
-            atomic_write_json(
-                path,
-                {
-                    "command": result.command,
-                    "subject": result.subject,
-                    "exit_code": result.exit_code,
-                    **result.data,
-                },
-            )
+        if args.result is not None:
+            result.write(args.result)
+        elif project is not None:
+            result.save(project)
         if result.error is not None:
             raise result.error
         return int(result.exit_code)
     except ModelopsError as err:
+        for line in err.details:
+            print(line, file=sys.stderr)
         print(f"error: {err}", file=sys.stderr)
         if err.hint:
             print(f"hint: {err.hint}", file=sys.stderr)

@@ -9,7 +9,6 @@ deploy, predict, drift) are added by appending steps.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -27,6 +26,8 @@ from modelops.results import CommandResult
 COPIED = ("pipelines", "environments", "data", "src/models")
 # Settings that would point the demo at the user's state instead of the scratch copy.
 ISOLATED_VARS = ("MLFLOW_TRACKING_URI", "MODELOPS_HOME", "MODELOPS_PROJECT", "MODELOPS_STORE")
+# Runs one command line (argv without the program name) and returns its exit code.
+CommandRunner = Callable[[list[str]], int]
 
 
 @dataclass(frozen=True)
@@ -165,10 +166,11 @@ def isolated_environment() -> Iterator[None]:
         os.environ.update(saved)
 
 
-def run_steps(scratch: Project, steps: list[Step], models: list[str]) -> list[dict[str, object]]:
-    """Run each step for each model through the CLI; stop at the first failure."""
-    from modelops.cli import main
-
+def run_steps(
+    scratch: Project, steps: list[Step], models: list[str], run_command: CommandRunner
+) -> list[dict[str, object]]:
+    """Run each step for each model through `run_command` (argv in, exit code out); stop at the
+    first failure."""
     done: list[dict[str, object]] = []
     for step in steps:
         for model in models if step.per_model else [None]:
@@ -178,7 +180,7 @@ def run_steps(scratch: Project, steps: list[Step], models: list[str]) -> list[di
             start = time.perf_counter()
             if step.before is not None:
                 step.before(model)
-            code = main(argv)
+            code = run_command(argv)
             if code in step.expected and step.after is not None:
                 step.after(model)
             seconds = round(time.perf_counter() - start, 2)
@@ -194,11 +196,26 @@ def run_steps(scratch: Project, steps: list[Step], models: list[str]) -> list[di
     return done
 
 
-def cli_demo(project: Project, args: argparse.Namespace) -> CommandResult:
-    """Build a scratch repository and run the loop on every example model in it."""
+@dataclass
+class DemoResult(CommandResult):
+    """What `run_demo` ran: the scratch repository, the steps and the reports."""
+
+    @property
+    def workdir(self) -> Path:
+        return Path(self.data["workdir"])
+
+
+def run_demo(
+    project: Project, run_command: CommandRunner, *, workdir: Path | None = None
+) -> DemoResult:
+    """Build a scratch repository (in `workdir`, default a temporary one) and run the loop on
+    every example model in it, each step as the command line a person would type.
+
+    `run_command` runs one command line and returns its exit code: `modelops.cli.main`.
+    """
     from modelops.spec import list_models
 
-    workdir: Path = args.workdir or Path(tempfile.mkdtemp(prefix="modelops-demo-"))
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="modelops-demo-"))
     start = time.perf_counter()
     with isolated_environment():
         scratch = make_scratch(project, workdir.resolve())
@@ -206,13 +223,13 @@ def cli_demo(project: Project, args: argparse.Namespace) -> CommandResult:
         if not models:
             where = project.relative(project.pipelines_dir)
             raise InputError("no pipeline specs to run", file=where)
-        steps = run_steps(scratch, default_steps() + gitops_steps(scratch), models)
+        steps = run_steps(scratch, default_steps() + gitops_steps(scratch), models, run_command)
         # Inside the isolated environment: MODELOPS_HOME must not redirect the state dir.
         reports = {m: str(scratch.state_dir / "reports" / m / "report.md") for m in models}
     seconds = round(time.perf_counter() - start, 1)
     summary = [f"demo: {len(steps)} steps for {', '.join(models)} in {seconds}s", "reports:"]
     summary += [f"  {path}" for path in reports.values()]
-    return CommandResult(
+    return DemoResult(
         "demo",
         "demo",
         {

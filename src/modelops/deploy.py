@@ -16,7 +16,6 @@ from git costs registry requests. `--verify` re-hashes every stored bundle inste
 
 from __future__ import annotations
 
-import argparse
 import re
 import subprocess
 import tempfile
@@ -29,8 +28,14 @@ from modelops.errors import IntegrityError, PromotionError
 from modelops.lock import file_lock, lock_timeout, remote_lock
 from modelops.project import ENVIRONMENTS, Project
 from modelops.results import CommandResult
-from modelops.spec import EnvironmentSpec, Manifest, list_manifests, load_environment
-from modelops.store import LOCK, S3Store, Store, open_store
+from modelops.spec import (
+    EnvironmentSpec,
+    Manifest,
+    list_manifests,
+    list_models,
+    load_environment,
+)
+from modelops.store import LOCK, LocalStore, S3Store, Store, open_store, store_overlaps
 
 
 @dataclass
@@ -76,8 +81,11 @@ def inspect(
 
     manifests = {m.model: m for m in list_manifests(project, env.name)}
     aliases = registry.all_aliases(project)
-    # A model whose alias points nowhere may also have no registered model at all.
-    names = sorted(set(manifests) | set(live) | {m for m, a in aliases.items() if env.alias in a})
+    # Only models this project manages (a pipeline spec, a manifest or a live entry):
+    # on a shared registry, another project's model with the same alias is not ours.
+    managed = set(list_models(project)) | set(manifests) | set(live)
+    aliased = {m for m, a in aliases.items() if env.alias in a and m in managed}
+    names = sorted(set(manifests) | set(live) | aliased)
     states = []
     for name in names:
         desired = manifests.get(name)
@@ -127,20 +135,30 @@ def _fetch_verified(project: Project, manifest: Manifest, workdir: Path) -> Path
     return local
 
 
-def _plan_lines(env: str, states: list[ModelState]) -> list[str]:
+def _plan_lines(env: str, states: list[ModelState], *, done: bool) -> list[str]:
+    """One line per model saying what changed (`churn: v1 → v2`), or what would (`planned`)."""
     lines = []
     for s in states:
         act = s.action()
+        before = f"v{s.live_version}" if s.live_version is not None else "(not deployed)"
         if act == "deploy":
             assert s.desired is not None
+            after = f"v{s.desired.version}"
+            if before == after:  # same version, repaired (bundle, digest or alias)
+                what = f"{after} repaired ({', '.join(s.problems)})"
+            else:
+                what = f"{before} → {after}"
             lines.append(
-                f"  {s.model}: deploy v{s.desired.version} (sha256 {s.desired.sha256[:12]}; "
-                f"{', '.join(s.problems)})"
+                f"  {s.model}: {what} (sha256 {s.desired.sha256[:12]})"
+                + ("" if done else f"; planned: {', '.join(s.problems)}")
             )
         elif act == "retire":
-            lines.append(f"  {s.model}: retire from {env} (manifest removed)")
+            lines.append(
+                f"  {s.model}: {before} → retired from {env} (manifest removed)"
+                + ("" if done else "; planned")
+            )
         else:
-            lines.append(f"  {s.model}: v{s.desired_version} up to date")
+            lines.append(f"  {s.model}: v{s.desired_version} unchanged")
     return lines
 
 
@@ -204,24 +222,32 @@ def deploy(
     from modelops import registry
 
     env = load_environment(project, env_name)
+    overlaps = store_overlaps(project, env_name)
+    if overlaps:
+        raise overlaps[0]
     store = open_store(project, env_name, env.store)
     if dry_run:
-        states = inspect(project, env, store, store.read_live(), verify=verify)
+        live, _corrupt = _read_live(store, say)
+        states = inspect(project, env, store, live, verify=verify)
         return _report(env_name, store, states, done=False, dry_run=True)
 
     timeout = lock_timeout()
     with ExitStack() as locks:
-        locks.enter_context(
-            file_lock(
-                project.state_dir / "locks" / f"{env_name}.lock",
-                what=f"the deploy lock of '{env_name}'",
-                timeout=timeout,
-                on_wait=say,
-            )
-        )
-        if isinstance(store, S3Store):
-            # Deployers on other machines share only the store: lock there too.
+        # The lock belongs to the store, not to this checkout: every checkout (and machine)
+        # deploying into it takes the same one.
+        if isinstance(store, LocalStore):
             locks.enter_context(
+                file_lock(
+                    store.root / LOCK,
+                    what=f"the deploy lock of '{env_name}'",
+                    timeout=timeout,
+                    on_wait=say,
+                )
+            )
+        lease = None
+        if isinstance(store, S3Store):
+            # Deployers on other machines share only the store: a lease on a lock object.
+            lease = locks.enter_context(
                 remote_lock(
                     store,
                     LOCK,
@@ -231,7 +257,7 @@ def deploy(
                 )
             )
         # Read the state under the lock: a deploy that waited sees its predecessor's work.
-        live = store.read_live()
+        live, corrupt = _read_live(store, say)
         states = inspect(project, env, store, live, verify=verify)
         commit = _clean_commit(project)
         behind = older_than_live(project, live, states, commit)
@@ -245,7 +271,7 @@ def deploy(
         # Bundles re-hashed just now get a fresh stamp (a cache, not a change of the env).
         store.save_stamps()
         todo = [s for s in states if s.action() != "none"]
-        if not todo:
+        if not todo and not corrupt:
             return _report(env_name, store, states, done=False, dry_run=False)
         new_live = {k: v for k, v in live.items() if k in {s.model for s in states}}
         with tempfile.TemporaryDirectory(prefix=f"modelops-deploy-{env_name}-") as tmp:
@@ -291,7 +317,9 @@ def deploy(
                 if s.action() == "retire":
                     new_live.pop(s.model, None)
             # Phase 2: the pointer swap, in one write. The environment switches here.
-            if new_live != live:
+            if new_live != live or corrupt:
+                if lease is not None:
+                    lease.fence()  # still ours (renewed now), or nothing is switched
                 store.write_live(new_live)
         # Phase 3: aliases follow the pointer; a failure here is repaired by a rerun.
         for s in todo:
@@ -301,7 +329,19 @@ def deploy(
                     registry.set_alias(project, s.model, env.alias, s.desired.version)
             elif s.alias is not None:
                 registry.delete_alias(project, s.model, env.alias)
-        return _report(env_name, store, states, done=True, dry_run=False)
+        return {
+            **_report(env_name, store, states, done=True, dry_run=False),
+            "healed_live": corrupt,
+        }
+
+
+def _read_live(store: Store, say: Any) -> tuple[dict[str, Any], bool]:
+    """`live.json`, or an empty one (and True) when it is corrupt: deploy rewrites it from git."""
+    try:
+        return store.read_live(), False
+    except IntegrityError as exc:
+        say(f"{exc}; rewriting it from git")
+        return {}, True
 
 
 def _now() -> str:
@@ -330,21 +370,43 @@ def _report(
             }
             for s in states
         ],
-        "lines": _plan_lines(env, states),
+        "lines": _plan_lines(env, states, done=done),
         "todo": len(todo),
     }
 
 
-def cli_deploy(project: Project, args: argparse.Namespace) -> CommandResult:
-    outcome = deploy(project, args.env, dry_run=args.dry_run, verify=getattr(args, "verify", False))
-    env = args.env
-    if outcome["todo"] == 0:
+@dataclass
+class DeployResult(CommandResult):
+    """What `deploy_environment` did (or planned): the changes and the store."""
+
+    @property
+    def todo(self) -> int:
+        return int(self.data["todo"])
+
+
+@dataclass
+class StatusResult(CommandResult):
+    """`environment_status`: one row per model and environment; `in_sync` if none drifted."""
+
+    @property
+    def in_sync(self) -> bool:
+        return bool(self.data["in_sync"])
+
+
+def deploy_environment(
+    project: Project, env: str, *, dry_run: bool = False, verify: bool = False
+) -> DeployResult:
+    """Reconcile ENV with git (see the module); `dry_run` plans only, `verify` re-hashes all."""
+    outcome = deploy(project, env, dry_run=dry_run, verify=verify)
+    if outcome.get("healed_live"):
+        head = f"{env}: rewrote a corrupt live.json from git in {outcome['store']}"
+    elif outcome["todo"] == 0:
         head = f"{env}: nothing to do; the store ({outcome['store']}) matches git"
     elif outcome["dry_run"]:
         head = f"{env}: plan ({outcome['todo']} change(s)); dry run, nothing written"
     else:
         head = f"{env}: deployed ({outcome['todo']} change(s)) to {outcome['store']}"
-    return CommandResult(
+    return DeployResult(
         command="deploy", subject=env, data=outcome, summary=[head, *outcome["lines"]]
     )
 
@@ -354,7 +416,7 @@ def cli_deploy(project: Project, args: argparse.Namespace) -> CommandResult:
 
 def status(project: Project, envs: list[str], *, verify: bool = False) -> list[dict[str, Any]]:
     """One row per model × environment; read-only (no stamp is written)."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for env_name in envs:
         env = load_environment(project, env_name)
         store = open_store(project, env_name, env.store)
@@ -363,6 +425,19 @@ def status(project: Project, envs: list[str], *, verify: bool = False) -> list[d
             live_problem = None
         except IntegrityError as exc:
             live, live_problem = {}, str(exc)
+        if live_problem is not None and not any(m.model for m in list_manifests(project, env_name)):
+            rows.append(
+                {
+                    "env": env_name,
+                    "model": "(live.json)",
+                    "desired": None,
+                    "live": None,
+                    "alias": None,
+                    "hold": None,
+                    "ok": False,
+                    "problems": [live_problem],
+                }
+            )
         for s in inspect(project, env, store, live, verify=verify):
             d, entry = s.desired, s.live
             # inspect checked the bundle only when live matches git; check the live one too.
@@ -389,9 +464,12 @@ def status(project: Project, envs: list[str], *, verify: bool = False) -> list[d
     return rows
 
 
-def cli_status(project: Project, args: argparse.Namespace) -> CommandResult:
-    envs = [args.env] if args.env else list(ENVIRONMENTS)
-    rows = status(project, envs, verify=getattr(args, "verify", False))
+def environment_status(
+    project: Project, env: str | None = None, *, verify: bool = False
+) -> StatusResult:
+    """Models × environments (ENV, or all): the version git wants, live, and the alias."""
+    envs = [env] if env else list(ENVIRONMENTS)
+    rows = status(project, envs, verify=verify)
 
     def v(value: Any) -> str:
         return "—" if value is None else f"v{value}"
@@ -413,9 +491,11 @@ def cli_status(project: Project, args: argparse.Namespace) -> CommandResult:
             f"{len(drifted)} model/environment pair(s) differ from git; "
             "`modelops deploy ENV` repairs them"
         )
-    return CommandResult(
+    return StatusResult(
         command="status",
-        subject=args.env or "all",
+        subject=env or "all",
         data={"rows": rows, "in_sync": not drifted},
         summary=lines,
+        # 3 = drift found (errors.DriftDetected): CI can tell "differs from git" from a crash.
+        exit_code=3 if drifted else 0,
     )

@@ -13,18 +13,24 @@ Per feature, the spec's `drift.test`:
   categorical features by the largest absolute difference of category frequencies,
   the same statistic for a distribution without an order.
 
+Missing values are their own test, for every feature and either test: the share of
+missing values in the recent data against the reference's. A feature whose missing
+rate moves by more than `MISSING_RATE_SHIFT` (absolute, e.g. 0 % → 60 %, or a
+feature that arrives all null) has drifted, whatever its statistic on the values
+that are present says.
+
 Drift is found when at least `min_drifted_features` features cross the threshold;
 the command then writes its report and exits 3.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import re
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +43,13 @@ from modelops.spec import DriftSpec, load_manifest, load_pipeline
 BINS = 10
 # Empty bins would make PSI infinite; this floor is the customary one.
 EPSILON = 1e-4
+# A feature drifts when its share of missing values moves by more than this (absolute).
+MISSING_RATE_SHIFT = 0.1
+
+
+def missing_rate(column: Any) -> float:
+    """The share of missing values in a column (1.0 for an empty column)."""
+    return float(column.isna().mean()) if len(column) else 1.0
 
 
 def _psi(expected: list[float], actual: list[float]) -> float:
@@ -105,6 +118,8 @@ def compare(reference: Any, recent: Any, drift: DriftSpec) -> list[dict[str, Any
             value = numeric_psi(ref, new) if numeric else categorical_psi(ref, new)
             method = "psi (deciles)" if numeric else "psi (categories)"
         value = float(value)  # numpy scalars are not JSON
+        missing = {"reference": round(missing_rate(ref), 6), "recent": round(missing_rate(new), 6)}
+        missing_drift = abs(missing["recent"] - missing["reference"]) > MISSING_RATE_SHIFT
         rows.append(
             {
                 "feature": feature,
@@ -112,7 +127,9 @@ def compare(reference: Any, recent: Any, drift: DriftSpec) -> list[dict[str, Any
                 "method": method,
                 "statistic": round(value, 6),
                 "threshold": drift.threshold,
-                "drifted": bool(value > drift.threshold),
+                "missing_rate": missing,
+                "missing_drift": missing_drift,
+                "drifted": bool(value > drift.threshold) or missing_drift,
             }
         )
     return rows
@@ -150,6 +167,64 @@ def _read(path: Path, columns: list[str], what: str) -> Any:
         raise DataError(f"cannot read {what}: {str(exc).splitlines()[0]}", file=path) from None
 
 
+def _read_all(path: Path, what: str) -> Any:
+    import pandas as pd
+
+    try:
+        if path.suffix.lower() == ".csv":
+            return pd.read_csv(path)
+        return pd.read_parquet(path)
+    except (ValueError, OSError) as exc:
+        raise DataError(f"cannot read {what}: {str(exc).splitlines()[0]}", file=path) from None
+
+
+def prediction_drift(
+    project: Project,
+    model: str,
+    env: str,
+    reference_path: Path,
+    source: Path,
+    drift: DriftSpec,
+    *,
+    entrypoint: str,
+) -> dict[str, Any]:
+    """Drift of the model's output: the bundle ENV serves scores the training data and the
+    recent data, and their `prediction` columns are compared with the spec's test.
+
+    A regression model's predictions are numbers; a classifier's are labels (categories).
+    Skipped, with the reason, when ENV serves no bundle or the input lacks a model feature.
+    """
+    import tempfile
+
+    from modelops.bundle import load_verified
+    from modelops.serve import live_entry
+
+    try:
+        store, entry = live_entry(project, model, env)
+    except PromotionError as exc:
+        return {"skipped": f"no live bundle to score with ({exc.message})"}
+    with tempfile.TemporaryDirectory(prefix="modelops-drift-") as tmp:
+        bundle_dir = store.fetch_bundle(model, entry["sha256"], Path(tmp))
+        module, fitted, meta = load_verified(
+            project, bundle_dir, entry["sha256"], entrypoint=entrypoint
+        )
+        features = list(meta["features"])
+        reference = _read_all(reference_path, "training data")
+        recent = _read_all(source, "input")
+        missing = [f for f in features if f not in recent.columns]
+        if missing:
+            return {"skipped": f"the input lacks model feature(s) {missing[:5]}"}
+        before = module.predict(fitted, reference[features])["prediction"]
+        after = module.predict(fitted, recent[features])["prediction"]
+    (row,) = compare(
+        before.to_frame("prediction"),
+        after.to_frame("prediction"),
+        DriftSpec(features=("prediction",), test=drift.test, threshold=drift.threshold),
+    )
+    row["version"] = entry["version"]
+    return row
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     head = "⚠️ drift detected" if report["drift"] else "✅ no drift"
     lines = [
@@ -162,14 +237,28 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"{report['reference_rows']} rows). Recent: `{report['input']}` "
         f"({report['input_rows']} rows).",
         "",
-        "| feature | kind | test | statistic | threshold | drifted |",
-        "|---|---|---|---|---|---|",
+        "| feature | kind | test | statistic | threshold | missing (ref → recent) | drifted |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in report["features"]:
+        miss = row.get("missing_rate") or {"reference": 0.0, "recent": 0.0}
         lines.append(
             f"| {row['feature']} | {row['kind']} | {row['method']} | {row['statistic']:.4f} "
-            f"| {row['threshold']} | {'**yes**' if row['drifted'] else 'no'} |"
+            f"| {row['threshold']} | {miss['reference']:.1%} → {miss['recent']:.1%}"
+            f"{' **shift**' if row.get('missing_drift') else ''} "
+            f"| {'**yes**' if row['drifted'] else 'no'} |"
         )
+    prediction = report.get("prediction") or {}
+    if "statistic" in prediction:
+        lines += [
+            "",
+            f"Predictions of the live v{prediction['version']} on the training data and on the "
+            f"recent data ({prediction['kind']}, {prediction['method']}): "
+            f"{prediction['statistic']:.4f} against {prediction['threshold']}: "
+            + ("**drifted**." if prediction["drifted"] else "no drift."),
+        ]
+    elif prediction.get("skipped"):
+        lines += ["", f"Prediction drift not measured: {prediction['skipped']}."]
     return "\n".join(lines) + "\n"
 
 
@@ -222,10 +311,9 @@ def check_drift(project: Project, model: str, env: str, source: Path) -> dict[st
     label = project.relative(reference_path)
     features = list(spec.drift.features)
     actual = sha256_file(reference_path) if reference_path.is_file() else None
-    if actual == expected:
-        reference = _read(reference_path, features, "training data")
-    else:
-        with tempfile.TemporaryDirectory(prefix="modelops-drift-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="modelops-drift-") as tmp:
+        if actual != expected:
+            # The checkout's file changed since: the reference is the file at source_commit.
             pinned = reference_at_commit(
                 project, spec.data_path, source_commit, expected, Path(tmp)
             )
@@ -241,14 +329,17 @@ def check_drift(project: Project, model: str, env: str, source: Path) -> dict[st
                     hint=f"fetch the history of commit {source_commit[:12] or '?'} "
                     "(actions/checkout with fetch-depth: 0) or retrain",
                 )
-            reference = _read(pinned, features, "training data")
-        actual = expected
-        label = f"{label}@{source_commit.removesuffix('+dirty')[:12]}"
-    recent = _read(source, features, "input")
-    if len(recent) == 0:
-        raise DataError("input has no rows", file=source)
-    rows = compare(reference, recent, spec.drift)
-    drifted = sum(1 for r in rows if r["drifted"])
+            reference_path, actual = pinned, expected
+            label = f"{label}@{source_commit.removesuffix('+dirty')[:12]}"
+        reference = _read(reference_path, features, "training data")
+        recent = _read(source, features, "input")
+        if len(recent) == 0:
+            raise DataError("input has no rows", file=source)
+        rows = compare(reference, recent, spec.drift)
+        drifted = sum(1 for r in rows if r["drifted"])
+        prediction = prediction_drift(
+            project, model, env, reference_path, source, spec.drift, entrypoint=spec.entrypoint
+        )
     return {
         "model": model,
         "env": env,
@@ -262,33 +353,63 @@ def check_drift(project: Project, model: str, env: str, source: Path) -> dict[st
         "features": rows,
         "drifted": drifted,
         "min_drifted_features": spec.drift.min_drifted_features,
-        "drift": drifted >= spec.drift.min_drifted_features,
+        "prediction": prediction,
+        # Drift: enough inputs moved, or the model's output did.
+        "drift": drifted >= spec.drift.min_drifted_features or bool(prediction.get("drifted")),
     }
 
 
-def cli_drift(project: Project, args: argparse.Namespace) -> CommandResult:
-    report = check_drift(project, args.model, args.env, args.input)
-    folder = project.state_dir / "reports" / args.model
-    md_path = folder / f"drift-{args.env}.md"
-    json_path = folder / f"drift-{args.env}.json"
+@dataclass
+class DriftResult(CommandResult):
+    """What `drift_report` found: per-feature statistics, `drift`, and the report path."""
+
+    @property
+    def drift(self) -> bool:
+        return bool(self.data["drift"])
+
+
+def drift_report(project: Project, model: str, env: str, recent: Path) -> DriftResult:
+    """Compare `recent` data with MODEL's training reference in ENV and write the drift report.
+
+    Drift is not an error: the result's `drift` is true and its `exit_code` 3.
+    """
+    report = check_drift(project, model, env, recent)
+    folder = project.state_dir / "reports" / model
+    md_path = folder / f"drift-{env}.md"
+    json_path = folder / f"drift-{env}.json"
     atomic_write_text(json_path, json.dumps(report, indent=2, sort_keys=True) + "\n")
     atomic_write_text(md_path, render_markdown(report))
     report["report"] = project.relative(md_path)
     worst = sorted(report["features"], key=lambda r: -r["statistic"])
     summary = [
-        f"{args.model} in {args.env}: "
+        f"{model} in {env}: "
         + ("drift detected" if report["drift"] else "no drift")
         + f" ({report['drifted']}/{len(worst)} feature(s) past {worst[0]['threshold']})",
         *(
             f"  {r['feature']:<20} {r['method']:<26} {r['statistic']:.4f}"
+            + (
+                f"  missing {r['missing_rate']['reference']:.0%}"
+                f" → {r['missing_rate']['recent']:.0%}"
+                if r["missing_drift"]
+                else ""
+            )
             + ("  DRIFT" if r["drifted"] else "")
             for r in worst
         ),
+        *(
+            [
+                f"  {'(prediction)':<20} {report['prediction']['method']:<26} "
+                f"{report['prediction']['statistic']:.4f}"
+                + ("  DRIFT" if report["prediction"]["drifted"] else "")
+            ]
+            if "statistic" in report["prediction"]
+            else [f"  prediction drift not measured: {report['prediction'].get('skipped')}"]
+        ),
         f"report: {report['report']}",
     ]
-    return CommandResult(
+    return DriftResult(
         command="drift",
-        subject=args.model,
+        subject=model,
         data=report,
         summary=summary,
         exit_code=3 if report["drift"] else 0,

@@ -12,6 +12,7 @@ Anything else is a bug and shows a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -29,6 +30,8 @@ class ModelopsError(Exception):
         field: str | None = None,
         hint: str | None = None,
         line: int | None = None,
+        details: Sequence[str] = (),
+        problems: Sequence[ModelopsError] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -36,6 +39,10 @@ class ModelopsError(Exception):
         self.field = field
         self.hint = hint
         self.line = line
+        # Further lines the CLI prints before the error (e.g. every problem validate found).
+        self.details = list(details)
+        # Every problem found in the same input, this one first (e.g. all schema errors).
+        self.problems: list[ModelopsError] = list(problems) if problems else [self]
 
     def location(self) -> str:
         """`file:line (field x)` or the parts of it that are known."""

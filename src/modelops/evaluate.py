@@ -9,144 +9,103 @@ gates decide, and the result says so.
 
 from __future__ import annotations
 
-import argparse
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from modelops import bundle, registry
+from modelops.data.profile import compare_training
+from modelops.data.read import frame_digest, load_data
+from modelops.data.split import split
+from modelops.diagnostics import bootstrap_interval, diagnostics
 from modelops.errors import GateFailure, InputError
+from modelops.metrics import compute_metrics
 from modelops.project import Project
 from modelops.results import CommandResult, read_result
 from modelops.spec import HIGHER_IS_BETTER, Gate, PipelineSpec, load_manifest, load_pipeline
 
 if TYPE_CHECKING:
-    import numpy as np
     import pandas as pd
 
-ROC_POINTS = 101  # enough for a smooth curve, small enough for a JSON result
 
-
-def probabilities(predictions: pd.DataFrame, classes: list[Any]) -> np.ndarray:
-    """The `proba_<label>` columns in class order, as an (n, k) array."""
-    missing = [f"proba_{c}" for c in classes if f"proba_{c}" not in predictions.columns]
-    if missing:
-        raise InputError(
-            f"predict() returned no column(s) {missing}",
-            field="predict",
-            hint="predict returns `prediction` and one `proba_<label>` column per class",
-        )
-    proba: np.ndarray = predictions[[f"proba_{c}" for c in classes]].to_numpy(dtype="float64")
-    return proba
-
-
-def compute_metrics(
-    task: str,
-    names: tuple[str, ...],
-    y_true: pd.Series,
-    predictions: pd.DataFrame,
-    classes: list[Any],
-) -> dict[str, float]:
-    """The named metrics; binary tasks treat the last (sorted) class as positive."""
-    import numpy as np
-    from sklearn import metrics as skm
-
-    proba = probabilities(predictions, classes)
-    y_pred = predictions["prediction"].to_numpy()
-    y = y_true.to_numpy()
-    binary = task == "binary_classification"
-    positive = classes[-1]
-    average = "binary" if binary else "macro"
-    kwargs: dict[str, Any] = {"pos_label": positive} if binary else {"labels": classes}
-    out: dict[str, float] = {}
-    for name in names:
-        if name == "accuracy":
-            value = skm.accuracy_score(y, y_pred)
-        elif name == "roc_auc":
-            value = (
-                skm.roc_auc_score(y == positive, proba[:, -1])
-                if binary
-                else skm.roc_auc_score(y, proba, multi_class="ovr", labels=classes)
-            )
-        elif name in ("f1", "precision", "recall"):
-            fn = {"f1": skm.f1_score, "precision": skm.precision_score, "recall": skm.recall_score}[
-                name
-            ]
-            value = fn(y, y_pred, average=average, zero_division=0, **kwargs)
-        elif name == "log_loss":
-            value = skm.log_loss(y, np.clip(proba, 1e-15, 1.0), labels=classes)
-        elif name == "brier":
-            onehot = (y[:, None] == np.asarray(classes)[None, :]).astype("float64")
-            value = (
-                float(np.mean((proba[:, -1] - onehot[:, -1]) ** 2))
-                if binary
-                else float(np.mean(np.sum((proba - onehot) ** 2, axis=1)))
-            )
-        else:  # the schema's enum keeps this unreachable
-            raise InputError(f"unknown metric '{name}'", field="evaluate.metrics")
-        out[name] = round(float(value), 6)
-    return out
+def _num(value: float) -> str:
+    """A metric value or change in a gate message: 4 significant digits (0.012, 52.13)."""
+    return f"{value:.4g}"
 
 
 def check_gates(
     gates: tuple[Gate, ...], metrics: dict[str, float], champion: dict[str, float] | None
 ) -> list[dict[str, Any]]:
-    """One row per bound: metric, kind (min, max, max_drop), threshold, value, passed."""
+    """One row per bound: metric, kind (min, max, max_drop, max_rise), threshold, value,
+    passed and a message; champion rows add the champion's value and the change.
+
+    `max_drop` bounds how far a higher-is-better metric may fall below the champion's,
+    `max_rise` how far a lower-is-better one (rmse, log loss) may climb above it.
+    """
     rows: list[dict[str, Any]] = []
     for gate in gates:
+        name = gate.metric
         value = metrics[gate.metric]
         if gate.min is not None:
-            rows.append(_row(gate.metric, "min", gate.min, value, value >= gate.min))
+            ok = value >= gate.min
+            text = f"{name} {_num(value)} {'≥' if ok else 'is below'} min {_num(gate.min)}"
+            rows.append(_row(name, "min", gate.min, value, ok, text))
         if gate.max is not None:
-            rows.append(_row(gate.metric, "max", gate.max, value, value <= gate.max))
-        if gate.max_drop is not None and champion is not None and gate.metric in champion:
-            best = champion[gate.metric]
-            # A drop is a worsening in the metric's own direction (log loss going up).
-            drop = best - value if HIGHER_IS_BETTER.get(gate.metric, True) else value - best
-            row = _row(gate.metric, "max_drop", gate.max_drop, value, drop <= gate.max_drop + 1e-12)
-            row.update(champion=best, drop=round(drop, 6))
+            ok = value <= gate.max
+            text = f"{name} {_num(value)} {'≤' if ok else 'is above'} max {_num(gate.max)}"
+            rows.append(_row(name, "max", gate.max, value, ok, text))
+        for kind, limit in (("max_drop", gate.max_drop), ("max_rise", gate.max_rise)):
+            if limit is None or champion is None or name not in champion:
+                continue
+            best = champion[name]
+            change = round(value - best, 6)
+            # Worsening in the metric's own direction: a drop of roc_auc, a rise of rmse.
+            worse = -change if HIGHER_IS_BETTER.get(name, True) else change
+            moved = "unchanged at" if change == 0 else ("rose" if change > 0 else "dropped")
+            amount = "" if change == 0 else f" {_num(abs(change))} from"
+            text = f"{name} {moved}{amount} the champion's {_num(best)}; {kind} {_num(limit)}"
+            row = _row(name, kind, limit, value, worse <= limit + 1e-12, text)
+            row.update(champion=best, change=change, worsening=round(worse, 6))
             rows.append(row)
     return rows
 
 
-def _row(metric: str, kind: str, threshold: float, value: float, passed: bool) -> dict[str, Any]:
+def _row(
+    metric: str, kind: str, threshold: float, value: float, passed: bool, message: str
+) -> dict[str, Any]:
     return {
         "metric": metric,
         "kind": kind,
         "threshold": threshold,
         "value": value,
         "passed": bool(passed),
+        "message": message,
     }
 
 
-def _plot_data(
-    spec: PipelineSpec, y_true: pd.Series, predictions: pd.DataFrame, classes: list[Any]
-) -> dict[str, Any]:
-    """What the report draws: confusion-matrix counts and ROC points (binary or micro-OvR)."""
-    import numpy as np
-    from sklearn.metrics import confusion_matrix, roc_curve
+def flag_noise(gates: list[dict[str, Any]], interval: dict[str, Any]) -> None:
+    """Mark gates on the interval's metric whose bound lies inside it as `within_noise`.
 
-    y = y_true.to_numpy()
-    counts = confusion_matrix(y, predictions["prediction"].to_numpy(), labels=classes)
-    proba = probabilities(predictions, classes)
-    if spec.task == "binary_classification":
-        fpr, tpr, _ = roc_curve(y == classes[-1], proba[:, -1])
-        kind = f"positive class {classes[-1]}"
-    else:
-        onehot = (y[:, None] == np.asarray(classes)[None, :]).ravel()
-        fpr, tpr, _ = roc_curve(onehot, proba.ravel())
-        kind = "micro-average one-vs-rest"
-    grid = np.linspace(0.0, 1.0, ROC_POINTS)
-    return {
-        "labels": [str(c) for c in classes],
-        "confusion_matrix": counts.tolist(),
-        "roc": {
-            "kind": kind,
-            "fpr": [round(float(v), 6) for v in grid],
-            "tpr": [round(float(v), 6) for v in np.interp(grid, fpr, tpr)],
-        },
-    }
+    The bound is the threshold of min/max, and the champion's value moved by the
+    allowed worsening for max_drop/max_rise: a resample of the test rows could have
+    decided such a gate the other way.
+    """
+    low, high = interval.get("low"), interval.get("high")
+    if low is None or high is None:
+        return
+    for gate in gates:
+        if gate["metric"] != interval["metric"]:
+            continue
+        if gate["kind"] in ("min", "max"):
+            bound = gate["threshold"]
+        elif gate["kind"] == "max_drop":
+            bound = gate["champion"] - gate["threshold"]
+        else:
+            bound = gate["champion"] + gate["threshold"]
+        gate["bound"] = round(bound, 6)
+        gate["within_noise"] = bool(low <= bound <= high)
 
 
 def _loss_curves(trained: dict[str, Any]) -> dict[str, list[list[float]]]:
@@ -167,14 +126,20 @@ def _score(
 ) -> tuple[dict[str, float], pd.DataFrame]:
     predictions = module.predict(model, test[meta["features"]])
     classes = list(meta["classes"])
-    return compute_metrics(spec.task, spec.metrics, test[spec.target], predictions, classes), (
-        predictions
+    metrics = compute_metrics(
+        spec.task,
+        spec.metrics,
+        test[spec.target],
+        predictions,
+        classes,
+        positive_class=spec.positive_class,
     )
+    return metrics, predictions
 
 
 def _champion(
     project: Project, spec: PipelineSpec, test: pd.DataFrame
-) -> tuple[dict[str, Any] | None, str]:
+) -> tuple[dict[str, Any] | None, pd.DataFrame | None, list[Any], str]:
     """Score the prod champion on the same split, or say why there is none.
 
     MODELOPS_SKIP_CHAMPION=<reason> skips the comparison and says so (a fork's
@@ -182,22 +147,43 @@ def _champion(
     """
     skip = os.environ.get("MODELOPS_SKIP_CHAMPION", "").strip()
     if skip:
-        return None, f"champion comparison skipped: {skip[:200]}; the absolute gates alone decide"
+        reason = f"champion comparison skipped: {skip[:200]}; the absolute gates alone decide"
+        return None, None, [], reason
     manifest = load_manifest(project, "prod", spec.name)
     if manifest is None:
-        return None, "no prod champion yet: the absolute gates alone decide"
+        return None, None, [], "no prod champion yet: the absolute gates alone decide"
     dest = project.state_dir / "champions" / spec.name / f"v{manifest.version}"
     if not dest.is_dir() or not _digest_ok(dest, manifest.sha256):
         registry.download_bundle(project, spec.name, manifest.version, dest)
-    module, model, meta = bundle.load_verified(project, dest, manifest.sha256)
-    metrics, _ = _score(module, model, meta, spec, test)
+    module, model, meta = bundle.load_verified(
+        project, dest, manifest.sha256, entrypoint=spec.entrypoint
+    )
+    metrics, predictions = _score(module, model, meta, spec, test)
     champion = {
         "version": manifest.version,
         "sha256": manifest.sha256,
         "metrics": metrics,
         "manifest": project.relative(project.root / manifest.path),
+        "training": bundle.read_training(dest),
     }
-    return champion, f"champion: prod runs version {manifest.version}"
+    note = f"champion: prod runs version {manifest.version}"
+    return champion, predictions, list(meta["classes"]), note
+
+
+def _param_changes(
+    champion: dict[str, Any] | None, challenger: dict[str, Any]
+) -> list[dict[str, Any]] | None:
+    """Params (and seed) whose value differs from the champion's; None when it recorded none."""
+    if not champion or not isinstance(champion.get("params"), dict):
+        return None
+    before = {**champion["params"], "(seed)": champion.get("seed")}
+    after = {**(challenger.get("params") or {}), "(seed)": challenger.get("seed")}
+    missing = object()
+    return [
+        {"param": key, "champion": before.get(key), "challenger": after.get(key)}
+        for key in sorted(set(before) | set(after), key=str)
+        if before.get(key, missing) != after.get(key, missing)
+    ]
 
 
 def _digest_ok(directory: Path, expected: str) -> bool:
@@ -206,16 +192,33 @@ def _digest_ok(directory: Path, expected: str) -> bool:
     return tree_digest(directory) == expected
 
 
-def cli_evaluate(project: Project, args: argparse.Namespace) -> CommandResult:
-    """Score the trained bundle, check every gate, compare with the prod champion."""
-    from modelops import data
-    from modelops.train import frame_digest, load_data
+@dataclass
+class EvaluateResult(CommandResult):
+    """What `evaluate_model` found: metrics, champion, gate rows, `passed`, plot data."""
 
-    spec = load_pipeline(project, args.model)
+    @property
+    def passed(self) -> bool:
+        """Every gate passed (else `error` is the GateFailure and `exit_code` 1)."""
+        return bool(self.data["passed"])
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return dict(self.data["metrics"])
+
+    @property
+    def gates(self) -> list[dict[str, Any]]:
+        return list(self.data["gates"])
+
+
+def evaluate_model(project: Project, model: str) -> EvaluateResult:
+    """Score MODEL's trained bundle, check every gate, compare with the prod champion."""
+    spec = load_pipeline(project, model)
     trained = read_result(project, spec.name, "train", needed_by="evaluate")
-    module, model, meta = bundle.load_verified(project, Path(trained["bundle"]), trained["sha256"])
+    module, model, meta = bundle.load_verified(
+        project, Path(trained["bundle"]), trained["sha256"], entrypoint=spec.entrypoint
+    )
     frame, _ = load_data(project, spec)
-    _, test = data.split(spec, frame)
+    train, test = split(spec, frame)
     split_digest = frame_digest(test)
     if split_digest != trained.get("test_split_sha256"):
         raise InputError(
@@ -225,33 +228,55 @@ def cli_evaluate(project: Project, args: argparse.Namespace) -> CommandResult:
             hint=f"run `modelops train {spec.name}` again",
         )
     metrics, predictions = _score(module, model, meta, spec, test)
-    champion, note = _champion(project, spec, test)
+    champion, champion_predictions, champion_classes, note = _champion(project, spec, test)
     gates = check_gates(spec.gates, metrics, champion["metrics"] if champion else None)
+    classes = list(meta["classes"])
+    y_true = test[spec.target]
+    interval = bootstrap_interval(
+        spec.task, spec.primary_metric, y_true, predictions, classes, spec.positive_class
+    )
+    flag_noise(gates, interval)
+    plots = diagnostics(spec.task, y_true, predictions, classes, spec.positive_class)
+    if champion is not None and champion_predictions is not None:
+        edges = (plots.get("predicted_vs_actual") or {}).get("edges")
+        champion["plots"] = diagnostics(
+            spec.task,
+            y_true,
+            champion_predictions,
+            champion_classes,
+            spec.positive_class,
+            regression_edges=edges,
+        )
+    training = bundle.read_training(Path(trained["bundle"]))
+    changes = None
+    if champion is not None and training is not None:
+        changes = {
+            "params": _param_changes(champion.get("training"), training),
+            "data": compare_training(champion.get("training"), training, train),
+        }
     failed = [g for g in gates if not g["passed"]]
     payload = {
         "model": spec.name,
         "run_id": trained["run_id"],
         "sha256": trained["sha256"],
         "task": spec.task,
+        "positive_class": plots.get("positive_class"),
         "primary_metric": spec.primary_metric,
         "metrics": metrics,
+        "interval": interval,
         "champion": champion,
         "champion_note": note,
+        "changes": changes,
         "gates": gates,
         "passed": not failed,
         "split": {"test_rows": len(test), "test_split_sha256": split_digest},
-        "plots": {
-            **_plot_data(spec, test[spec.target], predictions, list(meta["classes"])),
-            "losses": _loss_curves(trained),
-        },
+        "plots": {**plots, "losses": _loss_curves(trained)},
     }
     primary = spec.primary_metric
     summary = [f"{spec.name}: {primary} {metrics[primary]:.4f} on {len(test)} test rows; {note}"]
     error = None
     if failed:
-        listing = "; ".join(
-            f"{g['metric']} {g['kind']} {g['threshold']} (got {g['value']:.4f})" for g in failed
-        )
+        listing = "; ".join(g["message"] for g in failed)
         error = GateFailure(
             f"{len(failed)} gate(s) failed: {listing}",
             file=project.relative(project.root / spec.path),
@@ -260,6 +285,11 @@ def cli_evaluate(project: Project, args: argparse.Namespace) -> CommandResult:
         )
     else:
         summary.append(f"  all {len(gates)} gate(s) passed")
-    return CommandResult(
+    summary += [
+        f"  {'✓' if g['passed'] else '✗'} {g['message']}"
+        + (" (within noise)" if g.get("within_noise") else "")
+        for g in gates
+    ]
+    return EvaluateResult(
         "evaluate", spec.name, payload, summary, exit_code=1 if failed else 0, error=error
     )

@@ -69,14 +69,46 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def tree_files(directory: Path) -> list[Path]:
+    """The plain files under `directory`, sorted; refuses symlinks and unsafe names.
+
+    A symlink (to a file or a folder), a device or a fifo, and a name holding a control
+    character (a newline would let two trees share one digest) raise IntegrityError.
+    """
+    from modelops.errors import IntegrityError
+
+    if directory.is_symlink():
+        raise IntegrityError("is a symlink (refused)", file=directory)
+    found = []
+    for current, dirs, files in os.walk(directory, followlinks=False):
+        for name in [*dirs, *files]:
+            path = Path(current) / name
+            if path.is_symlink():
+                raise IntegrityError(
+                    "holds a symlink (refused: a link can point anywhere)",
+                    file=path,
+                    hint="bundles and stores hold plain files only",
+                )
+            if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
+                raise IntegrityError(
+                    f"file name {name!r} holds a control character (refused)", file=path
+                )
+            if name in files and not path.is_file():
+                raise IntegrityError("is not a plain file (refused)", file=path)
+            if name in files:
+                found.append(path)
+    return sorted(found)
+
+
 def tree_digest(directory: Path) -> str:
     """sha256 of a directory: of the sorted lines `<sha256 of file>  <relative path>`.
 
     Stable across machines (POSIX separators, no timestamps or permissions), so
-    a bundle copied to S3 and back has the same digest.
+    a bundle copied to S3 and back has the same digest. Injective: no name holds a
+    newline or another control character, and no symlink is followed (`tree_files`).
     """
     lines = []
-    for file in sorted(p for p in directory.rglob("*") if p.is_file()):
+    for file in tree_files(directory):
         rel = file.relative_to(directory).as_posix()
         lines.append(f"{sha256_file(file)}  {rel}\n")
     return sha256_bytes("".join(lines).encode("utf-8"))
@@ -97,24 +129,52 @@ def read_text(path: Path, *, what: str = "file") -> str:
         ) from None
 
 
-_STR, _SEQ, _MAP, _MERGE = (f"tag:yaml.org,2002:{t}" for t in ("str", "seq", "map", "merge"))
+# More nodes than this once aliases are expanded is an alias bomb ("billion laughs"),
+# not a spec: refused before any Python object is built from it.
+MAX_YAML_NODES = 100_000
 
 
-class _Unusual(Exception):
-    """An alias, merge key or explicit tag: build this document the standard way."""
+class YamlBombError(ValueError):
+    """A YAML document whose aliases expand past MAX_YAML_NODES."""
 
 
-def _load_yaml(text: str) -> Any:
-    """`yaml.safe_load` with libyaml's parser when PyYAML has it, and a lean builder.
+def _expanded_size(root: Any) -> int:
+    """Nodes in the document with every alias expanded, computed without expanding it."""
+    import yaml
 
-    libyaml parses about eight times faster than the pure-Python parser; building
-    plain dicts, lists and strings directly (instead of through the generic
-    constructor's per-node dispatch) takes another third off, which matters when
-    `validate` reads thousands of specs and manifests. Every other scalar (int,
-    float, bool, null, timestamp) still goes through PyYAML's safe constructor,
-    and a document with anything unusual (an alias, a `<<` merge, a custom tag,
-    a key that cannot be a dict key) is built entirely the standard way, so the
-    result is always what `yaml.safe_load` returns.
+    sizes: dict[int, int] = {}
+    # Post-order over the node graph (aliases share node objects), iterative: no recursion limit.
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if id(node) in sizes:
+            continue
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        else:
+            sizes[id(node)] = 1
+            continue
+        if done:
+            total = 1 + sum(sizes.get(id(c), 1) for c in children)
+            sizes[id(node)] = total
+            if total > MAX_YAML_NODES:
+                raise YamlBombError(
+                    f"the document expands to more than {MAX_YAML_NODES} nodes through its "
+                    "aliases (an alias bomb)"
+                )
+        else:
+            stack.append((node, True))
+            stack.extend((c, False) for c in children if id(c) not in sizes)
+    return sizes.get(id(root), 1)
+
+
+def load_yaml_text(text: str) -> Any:
+    """`yaml.safe_load` (libyaml's C parser when PyYAML has it), alias bombs refused.
+
+    The document is composed into nodes first; its size with aliases expanded is
+    counted (on the shared nodes, cheaply) before anything is constructed.
     """
     import yaml
 
@@ -122,46 +182,21 @@ def _load_yaml(text: str) -> Any:
     loader = loader_class(text)
     try:
         node = loader.get_single_node()
-        seen: set[int] = set()
-
-        def build(node: Any) -> Any:
-            if id(node) in seen:  # an alias: shared (maybe recursive) structure
-                raise _Unusual
-            seen.add(id(node))
-            kind = type(node)
-            if kind is yaml.ScalarNode:
-                return node.value if node.tag == _STR else loader.construct_object(node, deep=True)
-            if kind is yaml.SequenceNode and node.tag == _SEQ:
-                return [build(item) for item in node.value]
-            if kind is yaml.MappingNode and node.tag == _MAP:
-                mapping = {}
-                for key_node, value_node in node.value:
-                    if key_node.tag == _MERGE:
-                        raise _Unusual
-                    key = build(key_node)
-                    if not isinstance(key, str | int | float | bool | None):
-                        raise _Unusual  # e.g. a list: the standard error names the line
-                    mapping[key] = build(value_node)
-                return mapping
-            raise _Unusual
-
         if node is None:
             return None
-        try:
-            return build(node)
-        except _Unusual:
-            return yaml.load(text, Loader=loader_class)  # noqa: S506 - a safe loader
+        _expanded_size(node)
+        return loader.construct_document(node)
     finally:
         loader.dispose()
 
 
 def read_yaml(path: Path, *, what: str = "YAML file") -> Any:
-    """Parse a YAML file as `yaml.safe_load` would; a syntax error names the file and line."""
+    """Parse a YAML file safely; a syntax error names the file and line."""
     import yaml
 
     text = read_text(path, what=what)
     try:
-        return _load_yaml(text)
+        return load_yaml_text(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark is not None else None
@@ -174,6 +209,12 @@ def read_yaml(path: Path, *, what: str = "YAML file") -> Any:
         ) from None
     except yaml.YAMLError as exc:
         raise InputError(f"malformed YAML: {exc}", file=path) from None
+    except YamlBombError as exc:
+        raise InputError(
+            f"refused YAML: {exc}",
+            file=path,
+            hint="write the values out; anchors and aliases may not multiply the document",
+        ) from None
 
 
 def dump_yaml(payload: Any) -> str:

@@ -1,11 +1,15 @@
 """One deploy per environment at a time: a local file lock, plus a lock object in a shared S3 store.
 
-The file lock (`fcntl.flock` on `.modelops/locks/<env>.lock`) serialises deploys on
-one machine; the kernel drops it when the process dies, so it never goes stale.
-Deploys from different machines only share the serving store, so an S3 store also
-gets a lock object created with a conditional put (`If-None-Match: *`): the first
-writer wins, the others wait. It carries an expiry so a crashed deployer cannot
-block the environment for ever.
+The lock belongs to the serving store, not to a checkout. A folder store is locked
+with `fcntl.flock` on its own `deploy.lock`, so two checkouts sharing the folder take
+the same lock; the kernel drops it when the process dies, so it never goes stale.
+An S3 store is locked with a lock object: created with a conditional put
+(`If-None-Match: *`, the first writer wins), held as a lease that a heartbeat renews
+with conditional puts on its own ETag (`If-Match`). A lock whose holder crashed or lost
+the store stops changing and is taken over within a lease (30 s) plus a poll; the
+taken-over holder's next renewal fails, and deploy renews (`Lease.fence`) right before
+it switches `live.json`, so a holder that lost its lease never switches anything. A
+store that ignores conditional writes is refused.
 """
 
 from __future__ import annotations
@@ -15,20 +19,24 @@ import json
 import os
 import socket
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from modelops.errors import InputError, ServiceError
+from modelops.errors import InputError, PromotionError, ServiceError
 
 DEFAULT_TIMEOUT_S = 600.0
-# A remote lock older than this is taken over: no deploy of one environment runs this long.
-REMOTE_LOCK_TTL_S = 1800.0
+# The lease of a remote lock: renewed every third of it; a lock object left unrenewed
+# this long (by this process's clock) is taken over.
+LEASE_S = 30.0
 _POLL_S = 0.2
-# Lock objects this process held but could not delete (the store was unreachable).
-_ORPHANED: set[str] = set()
+# Lock objects this process held but could not delete (the store was unreachable), by
+# key, with the ETag it wrote last: while that ETag is unchanged, the lock is provably
+# this process's own leftover and is taken back at once.
+_ORPHANED: dict[str, str] = {}
 
 
 def lock_timeout() -> float:
@@ -94,12 +102,97 @@ def file_lock(
 
 
 class ExclusiveStore(Protocol):
-    """The part of a serving store a remote lock needs."""
+    """What a remote lock needs from a store: conditional writes (compare-and-swap by ETag)."""
 
-    def create_exclusive(self, key: str, data: bytes) -> bool: ...
-    def read_key(self, key: str) -> bytes | None: ...
+    def create_exclusive(self, key: str, data: bytes) -> str | None: ...
+    def read_versioned(self, key: str) -> tuple[bytes, str] | None: ...
+    def replace_if_match(self, key: str, data: bytes, etag: str) -> str | None: ...
     def delete_key(self, key: str) -> None: ...
     def describe_key(self, key: str) -> str: ...
+
+
+class Lease:
+    """A held lock object: renewed by a heartbeat, lost when someone else replaced it.
+
+    Every renewal is a conditional write on the ETag this holder wrote last, so once a
+    waiter has taken the lock over, the old holder's next renewal fails and it knows.
+    `fence()` renews synchronously: call it right before a write that needs the lock.
+    """
+
+    def __init__(
+        self,
+        store: ExclusiveStore,
+        key: str,
+        body: dict[str, object],
+        etag: str,
+        *,
+        lease_s: float,
+        what: str,
+    ) -> None:
+        import threading
+
+        self.store, self.key, self.body, self.etag = store, key, body, etag
+        self.lease_s, self.what = lease_s, what
+        self.lost: str | None = None
+        self._mutex = threading.Lock()
+        self._stop = threading.Event()
+        self._last_ok = time.monotonic()
+        self._thread = threading.Thread(target=self._beat, name="modelops-lease", daemon=True)
+        self._thread.start()
+
+    def _renew(self) -> None:
+        with self._mutex:
+            if self.lost:
+                return
+            beat = int(str(self.body.get("beat", 0))) + 1
+            body = {**self.body, "beat": beat, "renewed": _now_iso()}
+            try:
+                etag = self.store.replace_if_match(self.key, json.dumps(body).encode(), self.etag)
+            except ServiceError as exc:
+                if time.monotonic() - self._last_ok > self.lease_s:
+                    self.lost = f"could not renew it for {self.lease_s:.0f}s ({exc.message})"
+                return
+            if etag is None:
+                self.lost = "another deployer took it over (its lease had run out)"
+                return
+            self.body, self.etag, self._last_ok = body, etag, time.monotonic()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.lease_s / 3):
+            self._renew()
+
+    def fence(self) -> None:
+        """Renew now; raise ServiceError if this holder no longer holds the lock."""
+        self._renew()
+        if self.lost:
+            raise ServiceError(
+                f"lost {self.what}: {self.lost}; nothing was switched",
+                file=self.store.describe_key(self.key),
+                hint="another deploy runs now; rerun this one afterwards",
+            )
+
+    def release(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        with self._mutex:
+            if self.lost:
+                return
+            current = self.store.read_versioned(self.key)
+            if current is not None and current[1] == self.etag:
+                self.store.delete_key(self.key)
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _refuse_unconditional(store: ExclusiveStore, key: str) -> None:
+    raise PromotionError(
+        "the store does not honour conditional writes (If-None-Match / If-Match): "
+        "two deployers could both believe they hold the lock",
+        file=store.describe_key(key),
+        hint="use AWS S3 or an S3-compatible store that supports conditional writes",
+    )
 
 
 @contextmanager
@@ -110,59 +203,101 @@ def remote_lock(
     what: str,
     timeout: float,
     on_wait: Callable[[str], None] = print,
-    ttl: float = REMOTE_LOCK_TTL_S,
-) -> Iterator[None]:
-    """Hold a lock object in the store, created only if absent; taken over once expired."""
+    ttl: float = LEASE_S,
+) -> Iterator[Lease]:
+    """Hold a lock object in the store: a lease with an owner and a heartbeat.
+
+    Created only if absent (`If-None-Match: *`); renewed every `ttl / 3` seconds by a
+    conditional write on its own ETag (`If-Match`). A lock object whose ETag has not
+    changed for `ttl` seconds of this process's clock has lost its holder (crashed, or
+    cut off from the store) and is taken over with a conditional write on that ETag, so
+    of several waiters exactly one wins. A store that ignores the conditions is refused.
+    """
     deadline = time.monotonic() + timeout
     told = False
-    body = {**_owner(), "expires": time.time() + ttl}
-    while not store.create_exclusive(key, json.dumps(body).encode()):
-        raw = store.read_key(key)
-        holder = json.loads(raw) if raw else {}
-        stale = _stale(holder, orphaned=store.describe_key(key) in _ORPHANED)
-        if stale:
-            on_wait(f"taking over the lock for {what}: {stale}")
-            store.delete_key(key)
+    body: dict[str, object] = {**_owner(), "owner": uuid.uuid4().hex, "lease_s": ttl, "beat": 0}
+    data = json.dumps(body).encode()
+    seen: tuple[str, float] | None = None  # (ETag, when this process first saw it)
+    while True:
+        etag = store.create_exclusive(key, data)
+        if etag is not None:
+            # The same conditional create again must be refused now: proof the store honours it.
+            if store.create_exclusive(key, data) is not None:
+                store.delete_key(key)
+                _refuse_unconditional(store, key)
+            break
+        current = store.read_versioned(key)
+        if current is None:
+            continue  # released in between: try again at once
+        raw, current_etag = current
+        holder = _holder(raw)
+        now = time.monotonic()
+        own_leftover = _ORPHANED.get(store.describe_key(key)) == current_etag
+        if seen is None or seen[0] != current_etag:
+            seen = (current_etag, now)
+        if own_leftover or now - seen[1] > _lease_of(holder, ttl) + 1.0:
+            taken = store.replace_if_match(key, data, current_etag)
+            if taken is not None:
+                on_wait(
+                    f"took over the lock for {what}: "
+                    + (
+                        "left by an earlier deploy of this process that could not release it"
+                        if own_leftover
+                        else f"its holder {_who(holder)} stopped renewing it "
+                        f"{now - seen[1]:.0f}s ago"
+                    )
+                )
+                etag = taken
+                break
+            seen = None  # someone else changed it first: watch the new one
             continue
         if not told:
-            on_wait(f"waiting for {what}: held by {holder or 'another deployer'}")
+            on_wait(f"waiting for {what}: held by {_who(holder)}")
             told = True
         if time.monotonic() >= deadline:
             raise ServiceError(
                 f"timed out after {timeout:.0f}s waiting for {what}",
                 file=store.describe_key(key),
-                hint="another deploy is still running; if it crashed, delete the lock object",
+                hint="another deploy is still running (its lease is being renewed); retry later",
             )
         time.sleep(_POLL_S)
+    _ORPHANED.pop(store.describe_key(key), None)
+    lease = Lease(store, key, body, etag, lease_s=ttl, what=what)
     try:
-        yield
+        yield lease
     finally:
         try:
-            store.delete_key(key)
-            _ORPHANED.discard(store.describe_key(key))
+            lease.release()
         except ServiceError as exc:
-            _ORPHANED.add(store.describe_key(key))
+            _ORPHANED[store.describe_key(key)] = lease.etag
             # The store is gone (the likely reason we are failing): keep the original error.
-            # The next deploy from this host takes the orphan over; others wait for its expiry.
+            # Without heartbeats the lease runs out and the next deploy takes it over.
             on_wait(
-                f"could not release the lock for {what} ({exc.message}); it expires in {ttl:.0f}s"
+                f"could not release the lock for {what} ({exc.message}); "
+                f"it is taken over once its lease ({ttl:.0f}s) runs out"
             )
 
 
-def _stale(holder: dict[str, object], *, orphaned: bool) -> str | None:
-    """Why a lock object can be taken over, or None while its holder may still be working."""
+def _lease_of(holder: dict[str, object], default: float) -> float:
+    """The holder's lease in seconds, bounded: a forged huge lease cannot block for long."""
+    try:
+        lease = float(str(holder.get("lease_s", default)))
+    except ValueError:
+        return default
+    return min(max(lease, 0.0), LEASE_S) if lease == lease else default
+
+
+def _holder(raw: bytes) -> dict[str, object]:
+    try:
+        holder = json.loads(raw)
+    except ValueError:
+        return {}
+    return holder if isinstance(holder, dict) else {}
+
+
+def _who(holder: dict[str, object]) -> str:
     if not holder:
-        return None
-    if float(str(holder.get("expires", 0))) < time.time():
-        return f"expired (held by {holder.get('host')})"
-    if holder.get("host") == socket.gethostname():
-        pid = int(str(holder.get("pid", 0)))
-        if pid == os.getpid() and orphaned:
-            return "left by an earlier deploy of this process that could not release it"
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return f"its holder (pid {pid} on this host) is gone"
-        except PermissionError:
-            return None  # alive, another user's
-    return None
+        return "an unknown deployer"
+    return (
+        f"{holder.get('host', '?')} pid {holder.get('pid', '?')} since {holder.get('since', '?')}"
+    )

@@ -5,22 +5,29 @@ Rules (docs/promotion.md):
 - into `staging` only a version `dev` runs or ran, into `prod` only one `staging`
   runs or ran ("ran" = named by the manifest in any commit of git history);
 - the same version again changes nothing;
-- a manifest with a `hold` (left by a rollback) refuses automated promotion;
-  automation may only promote into an environment whose policy allows it.
+- a manifest with a `hold` (left by a rollback) refuses every promotion until a
+  person lifts it explicitly (`--release-hold`, never with `--automated`); the
+  release is recorded in the manifest (`hold_released`) with the git author;
+- automation may only promote into an environment whose policy allows it.
 """
 
 from __future__ import annotations
 
-import argparse
-import getpass
 import os
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from modelops.errors import InputError, PromotionError, SpecError
-from modelops.fsutil import atomic_write_text, dump_yaml
+from modelops.fsutil import (
+    YamlBombError,
+    atomic_write_text,
+    dump_yaml,
+    load_yaml_text,
+    read_text,
+)
 from modelops.project import ENVIRONMENTS, Project
 from modelops.results import CommandResult
 from modelops.spec import (
@@ -43,22 +50,29 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def is_automated(args: argparse.Namespace) -> bool:
-    """Automation (a bot or workflow) rather than a person: --automated or MODELOPS_AUTOMATION."""
-    return bool(getattr(args, "automated", False)) or (
-        os.environ.get("MODELOPS_AUTOMATION", "").lower() == "true"
+def is_automated(flag: bool = False) -> bool:
+    """Automation (a bot or workflow) rather than a person: `flag` or MODELOPS_AUTOMATION."""
+    return flag or (os.environ.get("MODELOPS_AUTOMATION", "").lower() == "true")
+
+
+def actor(project: Project) -> str:
+    """Who places or lifts a hold: the git author, as the commit will name it.
+
+    `GIT_AUTHOR_NAME`/`GIT_AUTHOR_EMAIL`, else `git config user.name`/`user.email`,
+    else the GitHub actor in Actions. Never the login name of the machine: a hold is
+    a decision a reviewer must be able to attribute.
+    """
+    name = os.environ.get("GIT_AUTHOR_NAME") or project.git("config", "user.name", check=False)
+    email = os.environ.get("GIT_AUTHOR_EMAIL") or project.git("config", "user.email", check=False)
+    if name:
+        return f"{name} <{email}>" if email else name
+    if os.environ.get("GITHUB_ACTOR"):
+        return os.environ["GITHUB_ACTOR"]
+    raise InputError(
+        "no git author to record the hold with",
+        field="user.name",
+        hint="set `git config user.name` and `user.email` (or GIT_AUTHOR_NAME/GIT_AUTHOR_EMAIL)",
     )
-
-
-def actor() -> str:
-    """Who acts, for holds: the GitHub actor in Actions, else the git user, else the login."""
-    for var in ("GITHUB_ACTOR", "GIT_AUTHOR_NAME", "USER"):
-        if os.environ.get(var):
-            return os.environ[var]
-    try:
-        return getpass.getuser()
-    except OSError:  # no login name in some containers
-        return "unknown"
 
 
 def write_manifest(project: Project, env: str, model: str, doc: dict[str, Any]) -> Path:
@@ -114,9 +128,9 @@ def manifest_history(project: Project, env: str, model: str) -> list[HistoryEntr
         if text:
             try:
                 manifest = parse_manifest(
-                    yaml.safe_load(text), env=env, model=model, file=Path(f"{rel}@{sha[:12]}")
+                    load_yaml_text(text), env=env, model=model, file=Path(f"{rel}@{sha[:12]}")
                 )
-            except (SpecError, yaml.YAMLError):
+            except (SpecError, yaml.YAMLError, YamlBombError):
                 continue  # a broken manifest in an old commit cannot be promoted or restored
         entries.append(HistoryEntry(sha, date, author, subject, manifest))
     return entries
@@ -230,31 +244,78 @@ def _candidate(
         file=str(source.path),
         pinned_by=f"the '{previous}' manifest",
     )
-    doc = {k: v for k, v in source.raw.items() if k != "hold"}
+    doc = {k: v for k, v in source.raw.items() if k not in ("hold", "hold_released")}
     doc.update(promoted_from=previous, promoted_at=now_iso())
     return doc, previous
 
 
-def _codeowners(project: Project, env: str) -> list[str]:
-    """Owners of environments/<env>/ in CODEOWNERS (the last matching rule wins, as on GitHub)."""
-    for path in (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS"):
-        file = project.root / path
-        if not file.is_file():
-            continue
-        owners: list[str] = []
-        for line in file.read_text(encoding="utf-8").splitlines():
-            parts = line.split("#", 1)[0].split()
-            if len(parts) < 2:
-                continue
-            pattern = parts[0].strip("/").rstrip("*").rstrip("/")
-            if pattern in ("", "environments", f"environments/{env}"):
-                owners = parts[1:]
-        return owners
+def _codeowners(project: Project, path: str) -> list[str]:
+    """Owners of `path` (project-relative, POSIX) in CODEOWNERS, with GitHub's rules.
+
+    GitHub reads the first of .github/, the root and docs/ that holds a CODEOWNERS
+    file; its last matching line wins. The `codeowners` package implements both the
+    pattern syntax and that rule.
+    """
+    from codeowners import CodeOwners
+
+    for name in (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS"):
+        file = project.root / name
+        if file.is_file():
+            text = read_text(file, what="CODEOWNERS file")
+            return [owner for _kind, owner in CodeOwners(text).of(path)]
     return []
 
 
+# Characters that markdown (CommonMark/GFM) or HTML give a meaning to, in text we quote.
+_HTML = {"<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;", "'": "&#39;"}
+_MARKDOWN = set("\\`*_{}[]()#+-.!|~=:$")
+_WORD_JOINER = "\u2060"
+_PLAIN = re.compile(r"[A-Za-z0-9._:/+-]{0,200}")
+_HANDLE = re.compile(r"@[A-Za-z0-9][A-Za-z0-9-]{0,38}(/[A-Za-z0-9._-]{1,100})?")
+
+
+def md_text(value: Any) -> str:
+    """`value` as inert inline text for a GitHub PR body (registry tags, manifest fields, holds).
+
+    One line (control characters become spaces, so nothing starts a heading or a list),
+    HTML characters as entities, markdown punctuation backslash-escaped (no emphasis,
+    link, image or table cell), a word joiner after `@` (no mention) and inside `://`
+    and `www.` (no autolink).
+    """
+    text = "".join(" " if ord(c) < 0x20 or ord(c) == 0x7F else c for c in str(value))
+    out = []
+    for c in text:
+        if c in _HTML:
+            out.append(_HTML[c])
+        elif c in _MARKDOWN:
+            out.append("\\" + c)
+        elif c == "@":
+            out.append("@" + _WORD_JOINER)
+        else:
+            out.append(c)
+    escaped = "".join(out)
+    for pattern in ("\\://", "www\\."):
+        escaped = escaped.replace(pattern, pattern[:2] + _WORD_JOINER + pattern[2:])
+    return escaped
+
+
+def _code(value: Any) -> str:
+    """A value in a code span when it is plainly an identifier, else escaped text."""
+    if value is None:
+        return "—"
+    text = f"{value:.4f}" if isinstance(value, float) else str(value)
+    return f"`{text}`" if _PLAIN.fullmatch(text) else md_text(text)
+
+
+def _handle(owner: str) -> str:
+    """An approver: a GitHub @user or @org/team mentioned as such; anything else inert."""
+    return owner if _HANDLE.fullmatch(owner) else md_text(owner)
+
+
 def _fmt(value: Any) -> str:
-    return f"{value:.4f}" if isinstance(value, float) else ("—" if value is None else str(value))
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "—" if value is None else md_text(value)
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
 def pr_text(
@@ -278,22 +339,25 @@ def pr_text(
     ]
     old_raw = old.raw if old else {}
     for key in ("version", "sha256", "run_id", "source_commit", "data_sha256", "promoted_from"):
-        lines.append(f"| {key} | `{_fmt(old_raw.get(key))}` | `{_fmt(new.get(key))}` |")
+        lines.append(f"| {key} | {_code(old_raw.get(key))} | {_code(new.get(key))} |")
     lines += ["", "### Metrics", "", "| metric | current | proposed | delta |", "|---|---|---|---|"]
     old_metrics = old_raw.get("metrics") or {}
     for metric, value in sorted((new.get("metrics") or {}).items()):
         before = old_metrics.get(metric)
-        delta = f"{value - before:+.4f}" if isinstance(before, int | float) else "—"
-        lines.append(f"| {metric} | {_fmt(before)} | {_fmt(value)} | {delta} |")
+        numbers = all(isinstance(v, int | float) for v in (value, before))
+        delta = f"{value - before:+.4f}" if numbers else "—"
+        lines.append(f"| {md_text(metric)} | {_fmt(before)} | {_fmt(value)} | {delta} |")
     if old and old.hold:
         hold = old.hold
+        released = new.get("hold_released") or {}
         lines += [
             "",
-            f"⚠️ This lifts the hold placed by {hold.get('by', '?')} at {hold.get('at', '?')}: "
-            f"{hold.get('reason')}",
+            f"⚠️ This lifts the hold placed by {md_text(hold.get('by', '?'))} at "
+            f"{md_text(hold.get('at', '?'))}: {md_text(hold.get('reason'))}. "
+            f"Released by {md_text(released.get('by', '?'))}.",
         ]
-    approvers = list(dict.fromkeys([*target.approvers, *_codeowners(project, env)]))
-    who = ", ".join(approvers) if approvers else "anyone with write access"
+    approvers = list(dict.fromkeys([*target.approvers, *_codeowners(project, rel)]))
+    who = ", ".join(_handle(a) for a in approvers) if approvers else "anyone with write access"
     lines += [
         "",
         "### Approval",
@@ -310,8 +374,14 @@ def promote(
     *,
     version: int | None = None,
     automated: bool = False,
+    release_hold: bool = False,
 ) -> dict[str, Any]:
-    """Write the manifest of `model` into `to`; return what happened (changed or not)."""
+    """Write the manifest of `model` into `to`; return what happened (changed or not).
+
+    A held manifest refuses the promotion unless a person passes `release_hold`.
+    """
+    from modelops import registry
+
     spec = load_pipeline(project, model)
     target = load_environment(project, to)
     current = load_manifest(project, to, model)
@@ -323,17 +393,35 @@ def promote(
             field="policy.auto_promote",
             hint="a person runs this promotion (workflow_dispatch or by hand)",
         )
-    if automated and current is not None and current.hold:
-        raise PromotionError(
-            f"'{model}' is held in '{to}' at version {current.version}: "
-            f"{current.hold.get('reason')}",
-            file=rel,
-            field="hold",
-            hint="a person lifts the hold by removing it from the manifest in git",
+    released = None
+    if current is not None and current.hold:
+        hold = current.hold
+        if automated or not release_hold:
+            raise PromotionError(
+                f"'{model}' is held in '{to}' at version {current.version} by "
+                f"{hold.get('by', 'an unknown author')} (at {hold.get('at', '?')}): "
+                f"{hold.get('reason')}",
+                file=rel,
+                field="hold",
+                hint=f"automated promotion into '{to}' waits; a person lifts the hold with "
+                f"`modelops promote {model} --to {to} --release-hold`",
+            )
+        released = {"by": actor(project), "at": now_iso(), "hold": dict(hold)}
+    if automated and release_hold:
+        raise InputError(
+            "automation cannot lift a hold",
+            field="--release-hold",
+            hint="a person runs `modelops promote ... --release-hold` (without --automated)",
         )
     doc, source = _candidate(project, spec, target, version)
+    if released is not None:
+        doc["hold_released"] = released
+    # The metrics come from the run (logged once, at registration), never from a
+    # registry tag or a manifest that someone could have edited.
+    run_id = registry.get_version(project, model, doc["version"]).run_id
+    doc["metrics"] = registry.run_evaluation(project, model, doc["version"], run_id)
     if target.require_gates:
-        _check_gates(spec, doc.get("metrics") or {}, f"{doc['model_uri']}")
+        _check_gates(spec, doc["metrics"], f"{doc['model_uri']}")
     result: dict[str, Any] = {
         "model": model,
         "env": to,
@@ -354,15 +442,58 @@ def promote(
     return {**result, "changed": True, "title": title, "body": body}
 
 
-def cli_promote(project: Project, args: argparse.Namespace) -> CommandResult:
+@dataclass
+class PromoteResult(CommandResult):
+    """What `promote_model` wrote: the manifest, versions, and the PR title and body."""
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.data["changed"])
+
+
+@dataclass
+class HistoryResult(CommandResult):
+    """`model_history`: one entry per manifest change in git, newest first."""
+
+    @property
+    def entries(self) -> list[dict[str, Any]]:
+        return list(self.data["entries"])
+
+
+@dataclass
+class RollbackResult(CommandResult):
+    """What `rollback_model` wrote: the manifest and its hold."""
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.data["changed"])
+
+
+def promote_model(
+    project: Project,
+    model: str,
+    to: str,
+    *,
+    version: int | None = None,
+    pr_body: Path | None = None,
+    automated: bool = False,
+    release_hold: bool = False,
+) -> PromoteResult:
+    """Write MODEL's manifest one stage up into `to`; the result holds the PR title and body.
+
+    `version` picks the registry version (only into dev); `pr_body` also writes the body
+    there; `automated` (or MODELOPS_AUTOMATION=true) applies the automation rules;
+    `release_hold` lets a person lift a rollback's hold (recorded with the git author).
+    """
     outcome = promote(
         project,
-        args.model,
-        args.to,
-        version=args.model_version,
-        automated=is_automated(args),
+        model,
+        to,
+        version=version,
+        automated=is_automated(automated),
+        release_hold=release_hold,
     )
-    model, env = args.model, args.to
+    env = to
     if not outcome["changed"]:
         summary = [
             f"{model}: '{env}' already runs version {outcome['version']} "
@@ -377,20 +508,21 @@ def cli_promote(project: Project, args: argparse.Namespace) -> CommandResult:
             "",
             outcome["body"],
         ]
-        if args.pr_body:
-            atomic_write_text(args.pr_body, outcome["body"])
-            summary.append(f"PR body written to {args.pr_body}")
-    return CommandResult(command="promote", subject=model, data=outcome, summary=summary)
+        if pr_body:
+            atomic_write_text(pr_body, outcome["body"])
+            summary.append(f"PR body written to {pr_body}")
+    return PromoteResult(command="promote", subject=model, data=outcome, summary=summary)
 
 
 # -- history and rollback ---------------------------------------------------
 
 
-def cli_history(project: Project, args: argparse.Namespace) -> CommandResult:
-    load_pipeline(project, args.model)
-    entries = manifest_history(project, args.env, args.model)
+def model_history(project: Project, model: str, env: str) -> HistoryResult:
+    """MODEL's manifest changes in ENV from git history, newest first."""
+    load_pipeline(project, model)
+    entries = manifest_history(project, env, model)
     rows = [e.as_dict() for e in entries]
-    summary = [f"{args.model} in {args.env}: {len(rows)} change(s) in git, newest first"]
+    summary = [f"{model} in {env}: {len(rows)} change(s) in git, newest first"]
     if rows:
         summary.append(f"{'commit':<12} {'date':<25} {'version':>7}  {'sha256':<12}  author / note")
     for row in rows:
@@ -400,10 +532,10 @@ def cli_history(project: Project, args: argparse.Namespace) -> CommandResult:
             f"{row['commit'][:12]:<12} {row['date']:<25} {version:>7}  "
             f"{(row['sha256'] or '')[:12]:<12}  {note}"
         )
-    return CommandResult(
+    return HistoryResult(
         command="history",
-        subject=args.model,
-        data={"model": args.model, "env": args.env, "entries": rows},
+        subject=model,
+        data={"model": model, "env": env, "entries": rows},
         summary=summary,
     )
 
@@ -433,11 +565,11 @@ def rollback(
     current = load_manifest(project, env, model)
     if current is not None and current.version == to_version and current.hold:
         return {"model": model, "env": env, "version": to_version, "changed": False}
-    doc = {k: v for k, v in earlier.raw.items() if k != "hold"}
+    doc = {k: v for k, v in earlier.raw.items() if k not in ("hold", "hold_released")}
     doc.update(
         promoted_from="rollback",
         promoted_at=now_iso(),
-        hold={"reason": reason, "by": actor(), "at": now_iso()},
+        hold={"reason": reason, "by": actor(project), "at": now_iso()},
     )
     write_manifest(project, env, model, doc)
     return {
@@ -452,17 +584,20 @@ def rollback(
     }
 
 
-def cli_rollback(project: Project, args: argparse.Namespace) -> CommandResult:
-    if not args.reason.strip():
+def rollback_model(
+    project: Project, model: str, env: str, to_version: int, reason: str
+) -> RollbackResult:
+    """Write the manifest of an earlier version of MODEL in ENV and place a hold with `reason`."""
+    if not reason.strip():
         raise InputError("a rollback needs a reason", field="--reason")
-    outcome = rollback(project, args.model, args.env, args.to_version, args.reason)
+    outcome = rollback(project, model, env, to_version, reason)
     if not outcome["changed"]:
-        summary = [f"{args.model}: '{args.env}' is already held at version {args.to_version}"]
+        summary = [f"{model}: '{env}' is already held at version {to_version}"]
     else:
         summary = [
-            f"{args.model}: wrote {outcome['manifest']} (version "
-            f"{outcome['previous_version'] or '—'} → {args.to_version}) with a hold: {args.reason}",
-            f"commit it, then `modelops deploy {args.env}`; automated promotion into "
-            f"'{args.env}' pauses until a person removes the hold",
+            f"{model}: wrote {outcome['manifest']} (version "
+            f"{outcome['previous_version'] or '—'} → {to_version}) with a hold: {reason}",
+            f"commit it, then `modelops deploy {env}`; automated promotion into "
+            f"'{env}' pauses until a person removes the hold",
         ]
-    return CommandResult(command="rollback", subject=args.model, data=outcome, summary=summary)
+    return RollbackResult(command="rollback", subject=model, data=outcome, summary=summary)

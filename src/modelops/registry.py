@@ -7,14 +7,13 @@ become `ServiceError` (exit 4); an unknown model or version is a `PromotionError
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +30,8 @@ TAG_PREFIX = "modelops."
 # Tags copied from the run onto each model version, so a version is self-describing.
 VERSION_TAGS = ("sha256", "data_sha256", "commit", "seed", "hardware", "versions", "entrypoint")
 BUNDLE_ARTIFACT_PATH = "bundle"
+# Evaluation metrics logged on the training run at registration: what gates are checked on.
+EVAL_METRIC_PREFIX = "modelops.eval."
 
 
 @dataclass(frozen=True)
@@ -184,6 +185,52 @@ def get_version(project: Project, model: str, version: int) -> VersionInfo:
         return _info(mc, mv)
 
 
+def log_evaluation(project: Project, run_id: str, metrics: dict[str, float]) -> None:
+    """Log the evaluation metrics on the run (once: a run's metric values are append-only).
+
+    Gates are re-checked from these, never from the version's `modelops.metrics` tag,
+    which anyone with write access to the registry can edit.
+    """
+    with mlflow_errors(f"log the evaluation metrics on run {run_id}"):
+        mc = client(project)
+        logged = mc.get_run(run_id).data.metrics
+        for name, value in sorted(metrics.items()):
+            if EVAL_METRIC_PREFIX + name not in logged:
+                mc.log_metric(run_id, EVAL_METRIC_PREFIX + name, float(value), step=0)
+
+
+def run_evaluation(project: Project, model: str, version: int, run_id: str) -> dict[str, float]:
+    """The evaluation metrics logged on the version's run, each logged exactly once.
+
+    A metric with a second value (logged later, to rewrite it) is refused: the first
+    value is what evaluate measured, and the run says it was changed.
+    """
+    where = f"models:/{model}/{version} (run {run_id})"
+    with mlflow_errors(f"read the metrics of {where}"):
+        mc = client(project)
+        try:
+            logged = mc.get_run(run_id).data.metrics
+        except Exception as exc:
+            if _not_found(exc):
+                raise PromotionError(
+                    f"the run of {where} is not in the tracking store",
+                    hint="gates are checked on the run's logged metrics",
+                ) from None
+            raise
+        metrics = {}
+        for key in sorted(k for k in logged if k.startswith(EVAL_METRIC_PREFIX)):
+            history = mc.get_metric_history(run_id, key)
+            if len(history) != 1:
+                raise IntegrityError(
+                    f"{key} was logged more than once on the run of {where} "
+                    f"({len(history)} values): the evaluation was rewritten",
+                    field=key,
+                    hint="register a freshly trained and evaluated run",
+                )
+            metrics[key[len(EVAL_METRIC_PREFIX) :]] = float(history[0].value)
+    return metrics
+
+
 def require_digest(
     project: Project, model: str, version: int, expected: str, *, file: str, pinned_by: str
 ) -> VersionInfo:
@@ -232,14 +279,9 @@ def all_aliases(project: Project) -> dict[str, dict[str, int]]:
     """Every registered model's aliases in one batched read: {model: {alias: version}}.
 
     `status` and `deploy` compare every model with git; asking per model would be one
-    request each. On a sqlite store, the aliases are one read-only SQL query on MLflow's own
-    table, which also spares the 2-4 s `import mlflow`; with a server (or a database
-    whose schema this query does not know) it is MlflowClient.search_registered_models,
-    paged, 1000 models a request.
+    request each. MlflowClient.search_registered_models returns each model with its
+    aliases, 1000 models a page.
     """
-    found = _sqlite_aliases(project)
-    if found is not None:
-        return found
     with mlflow_errors("read the registry aliases"):
         mc = client(project)
         aliases: dict[str, dict[str, int]] = {}
@@ -251,30 +293,6 @@ def all_aliases(project: Project) -> dict[str, dict[str, int]]:
             token = page.token
             if not token:
                 return aliases
-
-
-def _sqlite_aliases(project: Project) -> dict[str, dict[str, int]] | None:
-    """The embedded registry's aliases by SQL; None when the query cannot answer."""
-    import sqlite3
-
-    uri = project.tracking_uri()
-    if not uri.startswith("sqlite:///"):
-        return None
-    path = Path(uri[len("sqlite:///") :])
-    if not path.is_file():
-        return {}  # nothing was ever registered
-    try:
-        # Read-only: this never creates, migrates or locks the database for writing.
-        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)) as db:
-            rows = db.execute(
-                "SELECT name, alias, version FROM registered_model_aliases"
-            ).fetchall()
-    except sqlite3.Error:
-        return None  # an older or newer schema: ask MLflow instead
-    aliases: dict[str, dict[str, int]] = {}
-    for name, alias, version in rows:
-        aliases.setdefault(str(name), {})[str(alias)] = int(version)
-    return aliases
 
 
 def set_alias(project: Project, model: str, alias: str, version: int) -> None:
@@ -325,11 +343,23 @@ def download_bundle(project: Project, model: str, version: int, dest: Path) -> P
 # -- modelops register ----------------------------------------------------
 
 
-def cli_register(project: Project, args: argparse.Namespace) -> CommandResult:
+@dataclass
+class RegisterResult(CommandResult):
+    """The model version `register_model` registered (or found already registered)."""
+
+    @property
+    def version(self) -> int:
+        return int(self.data["version"])
+
+    @property
+    def created(self) -> bool:
+        return bool(self.data["created"])
+
+
+def register_model(project: Project, model: str) -> RegisterResult:
     """Register the evaluated run as a new model version (refused unless every gate passed)."""
     from modelops.spec import load_pipeline
 
-    model = args.model
     spec = load_pipeline(project, model)
     train = read_result(project, model, "train", needed_by="register")
     evaluation = read_result(project, model, "evaluate", needed_by="register")
@@ -355,11 +385,12 @@ def cli_register(project: Project, args: argparse.Namespace) -> CommandResult:
     tags = {key: run_tags[key] for key in (TAG_PREFIX + k for k in VERSION_TAGS) if key in run_tags}
     tags[TAG_PREFIX + "metrics"] = json.dumps(evaluation.get("metrics", {}), sort_keys=True)
     tags[TAG_PREFIX + "spec"] = project.relative(project.root / spec.path)
+    log_evaluation(project, train["run_id"], dict(evaluation.get("metrics", {})))
     before = {v.version for v in list_versions(project, model)}
     info = register_run(project, model, train["run_id"], tags=tags)
     created = info.version not in before
     verb = "registered" if created else "already registered as"
-    return CommandResult(
+    return RegisterResult(
         command="register",
         subject=model,
         data={

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from modelops.errors import InputError, ModelopsError
+from modelops.fsutil import atomic_write_json
 from modelops.project import Project
 
 
@@ -15,8 +16,10 @@ from modelops.project import Project
 class CommandResult:
     """The outcome of one command.
 
-    `data` is written as JSON to `.modelops/results/<subject>/<command>.json`
-    (atomically); `summary` lines are printed. A non-zero `exit_code` that is
+    Every command's library function returns a subclass of it named for the command
+    (`TrainResult`, `EvaluateResult`, …) with typed accessors for what callers use.
+    The CLI writes `data` as JSON to `.modelops/results/<subject>/<command>.json`
+    (atomically) and prints `summary` (stdout) and `notes` (stderr). A non-zero `exit_code` that is
     not an error (a failed gate: 1, drift: 3) still writes its result.
     """
 
@@ -24,6 +27,8 @@ class CommandResult:
     subject: str
     data: dict[str, Any]
     summary: list[str] = field(default_factory=list)
+    # Lines for a person watching (the CLI prints them to stderr), not part of the result.
+    notes: list[str] = field(default_factory=list)
     exit_code: int = 0
     # A failure found by the command itself (e.g. data that fails its schema): the
     # complete result is still written, then the error is reported and its code returned.
@@ -31,6 +36,28 @@ class CommandResult:
 
     def default_path(self, project: Project) -> Path:
         return project.results_dir(self.subject) / f"{self.command}.json"
+
+    def payload(self) -> dict[str, Any]:
+        """The JSON document: command, subject and exit code, then `data`."""
+        return {
+            "command": self.command,
+            "subject": self.subject,
+            "exit_code": self.exit_code,
+            **self.data,
+        }
+
+    def write(self, path: Path) -> Path:
+        """Write the JSON document to `path` (atomically)."""
+        atomic_write_json(path, self.payload())
+        return path
+
+    def save(self, project: Project) -> Path:
+        """Write the result where later commands read it (`read_result`), as the CLI does.
+
+        A caller chaining commands in Python (train, then evaluate, then register) saves
+        each result, because the next command reads the previous one from the project.
+        """
+        return self.write(self.default_path(project))
 
 
 def read_result(project: Project, subject: str, command: str, *, needed_by: str) -> dict[str, Any]:

@@ -3,17 +3,19 @@
 The bundle named by the environment's `live.json` is fetched from the serving store
 and its tree digest checked before anything in it is deserialised. The input is read
 in chunks (CSV `chunksize`, Parquet record batches), each chunk validated against the
-model's pandera schema (the target column is optional when scoring) and scored; the
+model's pandera schema (the target column is optional when scoring: a labelled file,
+such as a hold-out, is accepted and its labels are dropped before validation and
+scoring, and the result says so) and scored; the
 predictions are appended to a temporary file that replaces `--output` only when every
 chunk succeeded. Memory stays flat in the size of the input.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -179,13 +181,20 @@ def predict_file(
     with tempfile.TemporaryDirectory(prefix="modelops-serve-") as tmp:
         bundle_dir = store.fetch_bundle(model, entry["sha256"], Path(tmp))
         # Verifies the digest first; nothing is deserialised from an altered bundle.
-        module, fitted, meta = load_verified(project, bundle_dir, entry["sha256"])
+        module, fitted, meta = load_verified(
+            project, bundle_dir, entry["sha256"], entrypoint=spec.entrypoint
+        )
         schema = scoring_schema(project, spec)
         features = list(meta["features"])
         writer = _Writer(output)
         try:
             first_row = 0
+            labelled = False
             for chunk in read_chunks(source, chunk_size):
+                if spec.target in chunk.columns:
+                    # A labelled file (a hold-out): the labels are not input to the model.
+                    labelled = True
+                    chunk = chunk.drop(columns=[spec.target])
                 chunk = validate_chunk(schema, chunk, file=source, first_row=first_row)
                 scored = module.predict(fitted, chunk[features])
                 if spec.id_column and spec.id_column in chunk.columns:
@@ -207,18 +216,42 @@ def predict_file(
         "output": str(output),
         "rows": writer.rows,
         "chunk_size": chunk_size,
+        "target_ignored": spec.target if labelled else None,
     }
 
 
-def cli_predict(project: Project, args: argparse.Namespace) -> CommandResult:
-    outcome = predict_file(project, args.model, args.env, args.input, args.output, args.chunk_size)
-    return CommandResult(
+@dataclass
+class PredictResult(CommandResult):
+    """What `predict_batch` scored: rows, the version and its verified sha256."""
+
+    @property
+    def rows(self) -> int:
+        return int(self.data["rows"])
+
+
+def predict_batch(
+    project: Project,
+    model: str,
+    env: str,
+    input_path: Path,
+    output_path: Path,
+    *,
+    chunk_size: int = 100_000,
+) -> PredictResult:
+    """Score `input_path` with the model live in ENV (digest verified) into `output_path`."""
+    outcome = predict_file(project, model, env, input_path, output_path, chunk_size)
+    return PredictResult(
         command="predict",
-        subject=args.model,
+        subject=model,
         data=outcome,
         summary=[
-            f"{args.model}: scored {outcome['rows']} row(s) with v{outcome['version']} from "
-            f"{args.env} (sha256 {outcome['sha256'][:12]} verified) → {args.output}"
+            f"{model}: scored {outcome['rows']} row(s) with v{outcome['version']} from "
+            f"{env} (sha256 {outcome['sha256'][:12]} verified) → {output_path}",
+            *(
+                [f"the target column '{outcome['target_ignored']}' was ignored (labels)"]
+                if outcome["target_ignored"]
+                else []
+            ),
         ],
     )
 

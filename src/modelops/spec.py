@@ -1,16 +1,16 @@
 """Pipeline specs, environment files and manifests: JSON Schemas and typed views of them.
 
 Every loader validates against a schema shipped in `modelops/schemas/` and
-raises `SpecError` naming the file and the dotted path of the first bad field.
+raises one `SpecError` naming the file and the dotted path of each bad field
+(all of them in `SpecError.problems`).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sized
 from dataclasses import dataclass, field
-from functools import cache, partial
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,9 @@ from typing import Any
 from modelops.errors import InputError, SpecError
 from modelops.fsutil import read_yaml
 from modelops.project import Project
+
+# The pipeline schema's `name` pattern: also what CLI and library calls accept as a model.
+MODEL_NAME = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 
 HIGHER_IS_BETTER = {
     "roc_auc": True,
@@ -27,7 +30,16 @@ HIGHER_IS_BETTER = {
     "recall": True,
     "log_loss": False,
     "brier": False,
+    "rmse": False,
+    "mae": False,
+    "r2": True,
+    "mape": False,
 }
+REGRESSION_METRICS = frozenset({"rmse", "mae", "r2", "mape"})
+CLASSIFICATION_METRICS = frozenset(HIGHER_IS_BETTER) - REGRESSION_METRICS
+# The champion gate that bounds a metric's worsening: a drop where higher is better,
+# a rise where lower is better (rmse going up is worse).
+WORSENING_GATE = {name: "max_drop" if up else "max_rise" for name, up in HIGHER_IS_BETTER.items()}
 
 
 @cache
@@ -60,142 +72,41 @@ def _validator(schema_name: str) -> Any:
     return Draft202012Validator(load_schema(schema_name))
 
 
-class _Unsupported(Exception):
-    """The fast check met a keyword it does not model: the schema goes to jsonschema."""
+def raise_all(problems: list[SpecError]) -> None:
+    """Raise the problems of one file as one error (the first), carrying all of them."""
+    if not problems:
+        return
+    first = problems[0]
+    message = first.message
+    if len(problems) > 1:
+        message += f" (and {len(problems) - 1} more problem(s); `modelops validate` lists all)"
+    raise SpecError(message, file=first.file, field=first.field, hint=first.hint, problems=problems)
 
 
-Check = Callable[[Any], bool]
-# Keywords that only annotate (no format checker is used, so `format` is one too).
-_ANNOTATIONS = frozenset({"$schema", "$id", "title", "description", "format", "default"})
-_TYPES: dict[str, Check] = {
-    "object": lambda v: isinstance(v, dict),
-    "array": lambda v: isinstance(v, list),
-    "string": lambda v: isinstance(v, str),
-    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-    "boolean": lambda v: isinstance(v, bool),
-    "null": lambda v: v is None,
-}
-_is_number = _TYPES["number"]
-_BOUNDS: dict[str, Callable[[Any, Any], bool]] = {
-    "minimum": lambda v, r: v >= r,
-    "maximum": lambda v, r: v <= r,
-    "exclusiveMinimum": lambda v, r: v > r,
-    "exclusiveMaximum": lambda v, r: v < r,
-}
-
-
-def _compile(schema: dict[str, Any]) -> Check:
-    """A predicate that is True only when a value certainly satisfies `schema`.
-
-    Models exactly the keywords the shipped schemas use, with JSON Schema's
-    meaning (`_Unsupported` for any other), and errs on the side of False:
-    enum values must match in type too, uniqueness is decided for strings only.
-    Importing jsonschema costs more than a whole `validate` of a small project
-    should, so a valid document (nearly every one) is accepted here; any doubt
-    goes to jsonschema, which also words the error.
-    """
-    checks: list[Check] = []
-    for key, rule in schema.items():
-        if key in _ANNOTATIONS:
-            continue
-        if key == "type":
-            kinds = [_TYPES[k] for k in (rule if isinstance(rule, list) else [rule])]
-            checks.append(kinds[0] if len(kinds) == 1 else partial(_any_type, kinds))
-        elif key == "enum":
-            checks.append(partial(_in_enum, rule))
-        elif key == "pattern":
-            checks.append(partial(_matches, re.compile(rule)))
-        elif key == "minLength":
-            checks.append(partial(_min_len, str, rule))
-        elif key in ("minItems", "minProperties"):
-            checks.append(partial(_min_len, list if key == "minItems" else dict, rule))
-        elif key in _BOUNDS:
-            checks.append(partial(_within, _BOUNDS[key], rule))
-        elif key == "uniqueItems" and rule:
-            checks.append(_unique_strings)
-        elif key == "items":
-            checks.append(partial(_each_item, _compile(rule)))
-        elif key == "required":
-            checks.append(partial(_has_keys, rule))
-        elif key == "properties" or (key == "additionalProperties" and "properties" not in schema):
-            checks.append(_compile_properties(schema))
-        elif key != "additionalProperties":  # that one is compiled with `properties`
-            raise _Unsupported(key)
-    return checks[0] if len(checks) == 1 else partial(_all_hold, checks)
-
-
-def _all_hold(checks: list[Check], v: Any) -> bool:
-    return all(check(v) for check in checks)
-
-
-def _any_type(kinds: list[Check], v: Any) -> bool:
-    return any(kind(v) for kind in kinds)
-
-
-def _in_enum(options: list[Any], v: Any) -> bool:
-    # Same type and equal: stricter than JSON Schema's equality (1 == 1.0), never looser.
-    return any(type(v) is type(c) and v == c for c in options)
-
-
-def _matches(regex: re.Pattern[str], v: Any) -> bool:
-    return not isinstance(v, str) or regex.search(v) is not None
-
-
-def _min_len(kind: type[Sized], least: int, v: Any) -> bool:
-    return not isinstance(v, kind) or len(v) >= least
-
-
-def _within(bound: Callable[[Any, Any], bool], limit: Any, v: Any) -> bool:
-    return not _is_number(v) or bound(v, limit)
-
-
-def _unique_strings(v: Any) -> bool:
-    return not isinstance(v, list) or (all(isinstance(i, str) for i in v) and len(set(v)) == len(v))
-
-
-def _each_item(item: Check, v: Any) -> bool:
-    return not isinstance(v, list) or all(map(item, v))
-
-
-def _has_keys(names: list[str], v: Any) -> bool:
-    return not isinstance(v, dict) or all(n in v for n in names)
-
-
-def _compile_properties(schema: dict[str, Any]) -> Check:
-    properties = {name: _compile(sub) for name, sub in schema.get("properties", {}).items()}
-    extra = schema.get("additionalProperties", True)
-    extra_check = _compile(extra) if isinstance(extra, dict) else (lambda v: extra is not False)
-
-    def check(value: Any) -> bool:
-        if not isinstance(value, dict):
-            return True
-        for name, item in value.items():
-            # A non-string key (YAML allows `1: x`) is left to jsonschema.
-            sub = properties.get(name, extra_check) if isinstance(name, str) else None
-            if sub is None or not sub(item):
-                return False
-        return True
-
-    return check
-
-
-@cache
-def _fast_check(schema_name: str) -> Check | None:
-    try:
-        return _compile(load_schema(schema_name))
-    except _Unsupported:
-        return None  # a keyword the fast check does not know: always ask jsonschema
-
-
-def conforms(document: Any, schema_name: str) -> bool:
-    """The fast check of a whole document; False also when it cannot be sure."""
-    check = _fast_check(schema_name)
-    return check is not None and check(document)
+def _schema_problem(error: Any, schema_name: str, file: Path) -> SpecError:
+    where = list(error.absolute_path)
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        where = [*where, missing]
+        message = "required field is missing"
+    elif error.validator == "additionalProperties":
+        message = f"unknown field: {error.message}"
+    else:
+        message = error.message
+    return SpecError(
+        message,
+        file=file,
+        field=_dotted(where),
+        hint=f"see the {schema_name} schema: {schema_path(schema_name)}",
+    )
 
 
 def validate_document(document: Any, schema_name: str, file: Path) -> dict[str, Any]:
-    """Check `document` against a shipped schema; raise SpecError on the most relevant error."""
+    """Check `document` against a shipped schema; raise one SpecError carrying every problem.
+
+    The problems are sorted by field path (`SpecError.problems`); the error itself
+    is the first of them.
+    """
     if not isinstance(document, dict):
         kind = "empty" if document is None else type(document).__name__
         raise SpecError(
@@ -203,27 +114,9 @@ def validate_document(document: Any, schema_name: str, file: Path) -> dict[str, 
             file=file,
             hint=f"see the {schema_name} schema: {schema_path(schema_name)}",
         )
-    if conforms(document, schema_name):
-        return document
-    from jsonschema.exceptions import best_match
-
-    error = best_match(_validator(schema_name).iter_errors(document))
-    if error is not None:
-        where = list(error.absolute_path)
-        if error.validator == "required":
-            missing = error.message.split("'")[1] if "'" in error.message else error.message
-            where = [*where, missing]
-            message = "required field is missing"
-        elif error.validator == "additionalProperties":
-            message = f"unknown field: {error.message}"
-        else:
-            message = error.message
-        raise SpecError(
-            message,
-            file=file,
-            field=_dotted(where),
-            hint=f"see the {schema_name} schema: {schema_path(schema_name)}",
-        )
+    errors = _validator(schema_name).iter_errors(document)
+    problems = [_schema_problem(e, schema_name, file) for e in errors]
+    raise_all(sorted(problems, key=lambda p: (p.field or "", p.message)))
     return document
 
 
@@ -236,6 +129,7 @@ class Gate:
     min: float | None = None
     max: float | None = None
     max_drop: float | None = None
+    max_rise: float | None = None
 
 
 @dataclass(frozen=True)
@@ -284,6 +178,12 @@ class PipelineSpec:
     drift: DriftSpec | None = None
     paths: tuple[str, ...] = ()
     description: str = ""
+    # Binary tasks: the positive label as written in the spec (None: the last sorted label).
+    positive_class: Any = None
+
+    @property
+    def is_regression(self) -> bool:
+        return self.task == "regression"
 
     @property
     def is_remote_data(self) -> bool:
@@ -301,11 +201,7 @@ class PipelineSpec:
 
 
 def _relative(project: Project, path: Path) -> Path:
-    """`path` relative to the project root, for messages: lexically, as git names it.
-
-    The spec paths are built from the root, so no `resolve()` (a few stat calls
-    per file, which add up over thousands of manifests) is needed.
-    """
+    """`path` relative to the project root, for messages: lexically, as git names it."""
     if path.is_relative_to(project.root):
         return path.relative_to(project.root)
     return Path(project.relative(path))
@@ -318,8 +214,20 @@ def list_models(project: Project) -> list[str]:
     return sorted(p.stem for p in project.pipelines_dir.glob("*.yaml"))
 
 
+def check_model_name(model: str) -> str:
+    """`model` if it is a valid model name; an InputError otherwise (never a path piece)."""
+    if not MODEL_NAME.fullmatch(model):
+        raise InputError(
+            f"invalid model name {model!r}",
+            field="MODEL",
+            hint="lowercase letters, digits, '-' and '_', starting with a letter",
+        )
+    return model
+
+
 def load_pipeline(project: Project, model: str) -> PipelineSpec:
     """Load and validate `pipelines/<model>.yaml` (shape and internal consistency)."""
+    check_model_name(model)
     path = project.pipeline_path(model)
     if not path.is_file():
         known = ", ".join(list_models(project)) or "none"
@@ -339,41 +247,100 @@ def load_pipeline(project: Project, model: str) -> PipelineSpec:
 
 
 def _pipeline_from_doc(doc: dict[str, Any], path: Path) -> PipelineSpec:
+    problems: list[SpecError] = []
     name = doc["name"]
     if name != path.stem:
-        raise SpecError(
-            f"name '{name}' differs from the file name '{path.stem}'",
-            file=path,
-            field="name",
-            hint="rename the file or the model so that both agree",
+        problems.append(
+            SpecError(
+                f"name '{name}' differs from the file name '{path.stem}'",
+                file=path,
+                field="name",
+                hint="rename the file or the model so that both agree",
+            )
         )
     data, train, evaluate = doc["data"], doc["train"], doc["evaluate"]
     metrics = tuple(evaluate["metrics"])
     primary = evaluate["primary_metric"]
     if primary not in metrics:
-        raise SpecError(
-            f"primary metric '{primary}' is not one of the metrics {list(metrics)}",
-            file=path,
-            field="evaluate.primary_metric",
+        problems.append(
+            SpecError(
+                f"primary metric '{primary}' is not one of the metrics {list(metrics)}",
+                file=path,
+                field="evaluate.primary_metric",
+            )
+        )
+    task = evaluate["task"]
+    allowed = REGRESSION_METRICS if task == "regression" else CLASSIFICATION_METRICS
+    for i, metric in enumerate(metrics):
+        if metric not in allowed:
+            problems.append(
+                SpecError(
+                    f"metric '{metric}' does not apply to the task '{task}'",
+                    file=path,
+                    field=f"evaluate.metrics[{i}]",
+                    hint=f"{task} metrics: {', '.join(sorted(allowed))}",
+                )
+            )
+    if "positive_class" in evaluate and task != "binary_classification":
+        problems.append(
+            SpecError(
+                f"positive_class applies to binary_classification only, not '{task}'",
+                file=path,
+                field="evaluate.positive_class",
+            )
         )
     gates = []
     for metric, bounds in (evaluate.get("gates") or {}).items():
         if metric not in metrics:
-            raise SpecError(
-                f"gate on '{metric}', which is not computed",
-                file=path,
-                field=f"evaluate.gates.{metric}",
-                hint=f"add it to evaluate.metrics {list(metrics)} or remove the gate",
+            problems.append(
+                SpecError(
+                    f"gate on '{metric}', which is not computed",
+                    file=path,
+                    field=f"evaluate.gates.{metric}",
+                    hint=f"add it to evaluate.metrics {list(metrics)} or remove the gate",
+                )
             )
-        gates.append(Gate(metric, bounds.get("min"), bounds.get("max"), bounds.get("max_drop")))
+        right = WORSENING_GATE.get(metric)
+        for wrong in ("max_drop", "max_rise"):
+            if wrong in bounds and right is not None and wrong != right:
+                direction = "higher" if right == "max_drop" else "lower"
+                problems.append(
+                    SpecError(
+                        f"{metric} is better {direction}, so its worsening against the "
+                        f"champion is bounded by {right}, not {wrong}",
+                        file=path,
+                        field=f"evaluate.gates.{metric}.{wrong}",
+                        hint=f"write {metric}: {{{right}: {bounds[wrong]}}}",
+                    )
+                )
+        gates.append(
+            Gate(
+                metric,
+                bounds.get("min"),
+                bounds.get("max"),
+                bounds.get("max_drop"),
+                bounds.get("max_rise"),
+            )
+        )
     if data["path"].startswith("s3://") and "sha256" not in data:
-        raise SpecError(
-            "remote data must be pinned by digest",
-            file=path,
-            field="data.sha256",
-            hint="add the sha256 of the object so training is reproducible",
+        problems.append(
+            SpecError(
+                "remote data must be pinned by digest",
+                file=path,
+                field="data.sha256",
+                hint="add the sha256 of the object so training is reproducible",
+            )
         )
     split = data.get("split") or {}
+    if task == "regression" and split.get("stratify"):
+        problems.append(
+            SpecError(
+                "a regression target is continuous: the split cannot be stratified on it",
+                file=path,
+                field="data.split.stratify",
+                hint="remove data.split.stratify (regression splits are not stratified)",
+            )
+        )
     compute_doc = train.get("compute") or {"type": "cpu"}
     compute = Compute(
         type=compute_doc["type"],
@@ -384,12 +351,15 @@ def _pipeline_from_doc(doc: dict[str, Any], path: Path) -> PipelineSpec:
         max_cost_usd=compute_doc.get("max_cost_usd"),
     )
     if compute.type == "gpu" and not compute.instance_types:
-        raise SpecError(
-            "a GPU job needs at least one instance type",
-            file=path,
-            field="train.compute.instance_types",
-            hint="e.g. [g5.xlarge, g4dn.xlarge]",
+        problems.append(
+            SpecError(
+                "a GPU job needs at least one instance type",
+                file=path,
+                field="train.compute.instance_types",
+                hint="e.g. [g5.xlarge, g4dn.xlarge]",
+            )
         )
+    raise_all(problems)
     drift = None
     if "drift" in doc:
         d = doc["drift"]
@@ -412,12 +382,13 @@ def _pipeline_from_doc(doc: dict[str, Any], path: Path) -> PipelineSpec:
         id_column=data.get("id_column"),
         test_fraction=split.get("test_fraction", 0.2),
         split_seed=split.get("seed", 0),
-        stratify=split.get("stratify", True),
+        stratify=split.get("stratify", task != "regression"),
         entrypoint=train["entrypoint"],
         params=dict(train.get("params") or {}),
         seed=train.get("seed", 0),
         compute=compute,
-        task=evaluate["task"],
+        task=task,
+        positive_class=evaluate.get("positive_class"),
         metrics=metrics,
         primary_metric=primary,
         gates=tuple(gates),
@@ -435,12 +406,10 @@ class EnvironmentSpec:
     """A validated `environments/<env>/environment.yaml`."""
 
     name: str
-    order: int
     path: Path
     store: str | None = None
     alias: str = ""
     auto_promote: bool = False
-    deploy_on_merge: bool = True
     require_gates: bool = True
     approvers: tuple[str, ...] = ()
 
@@ -463,12 +432,10 @@ def load_environment(project: Project, env: str) -> EnvironmentSpec:
     policy = doc.get("policy") or {}
     return EnvironmentSpec(
         name=env,
-        order=doc["order"],
         path=rel,
         store=serving.get("store"),
         alias=serving.get("alias", env),
         auto_promote=policy.get("auto_promote", False),
-        deploy_on_merge=policy.get("deploy_on_merge", env != "prod"),
         require_gates=policy.get("require_gates", True),
         approvers=tuple(policy.get("approvers", ())),
     )

@@ -7,7 +7,9 @@ bundles/<model>/<sha256>/...   immutable bundles, named by their tree digest
 live.json                      {model: {version, sha256, deployed_at}}: what serves
 verified.json                  {"<model>/<sha256>": {file: [size, mtime_ns, ctime_ns]}}
                                (S3: [size, ETag]) when each bundle was last verified
-deploy.lock                    (S3 only) the cross-machine deploy lock
+deploy.lock                    the deploy lock: `flock`ed in a folder store, a lock
+                               object on S3; it belongs to the store, so every
+                               checkout deploying there takes the same one
 ```
 
 Checking a stored bundle has two depths. `verify=True` re-hashes every file (S3:
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -37,15 +40,24 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from modelops.errors import InputError, IntegrityError, ServiceError
-from modelops.fsutil import atomic_directory, atomic_write_json, tree_digest
+from modelops.errors import InputError, IntegrityError, ServiceError, SpecError
+from modelops.fsutil import (
+    atomic_directory,
+    atomic_write_bytes,
+    atomic_write_json,
+    sha256_bytes,
+    tree_digest,
+)
 from modelops.project import Project
+from modelops.spec import MODEL_NAME
 
+SHA256 = re.compile(r"[0-9a-f]{64}")
 LIVE = "live.json"
 LOCK = "deploy.lock"
 STAMPS = "verified.json"
 ALTERED = "bundle in the store was altered (digest differs)"
 MISSING = "bundle missing from the store"
+SYMLINK = "bundle in the store holds a symlink (refused)"
 
 
 class Store(Protocol):
@@ -59,7 +71,9 @@ class Store(Protocol):
     def save_stamps(self) -> None: ...
     def put_bundle(self, model: str, sha256: str, source: Path) -> None: ...
     def fetch_bundle(self, model: str, sha256: str, dest: Path) -> Path: ...
-    def create_exclusive(self, key: str, data: bytes) -> bool: ...
+    def create_exclusive(self, key: str, data: bytes) -> str | None: ...
+    def read_versioned(self, key: str) -> tuple[bytes, str] | None: ...
+    def replace_if_match(self, key: str, data: bytes, etag: str) -> str | None: ...
     def read_key(self, key: str) -> bytes | None: ...
     def delete_key(self, key: str) -> None: ...
     def describe_key(self, key: str) -> str: ...
@@ -74,12 +88,35 @@ def _parse_live(raw: bytes, where: str) -> dict[str, Any]:
             file=where,
             hint="restore it from the store's versioning, or delete it and redeploy",
         ) from None
-    if not isinstance(live, dict):
-        raise IntegrityError("pointer document is not a mapping", file=where)
-    return live
+    from modelops.spec import validate_document
+
+    try:
+        checked = validate_document(live, "live", Path(where))
+    except SpecError as exc:
+        raise IntegrityError(
+            f"pointer document is corrupt: {exc.message}",
+            file=where,
+            field=exc.field,
+            hint="`modelops deploy` rewrites it from git",
+        ) from None
+    return checked
+
+
+def _digest_or_none(folder: Path) -> str | None:
+    """The tree digest, or None for a tree it refuses (a symlink, a control character)."""
+    try:
+        return tree_digest(folder)
+    except IntegrityError:
+        return None
 
 
 def bundle_key(model: str, sha256: str) -> str:
+    """`bundles/<model>/<sha256>`, refusing names that could leave the store."""
+    if not MODEL_NAME.fullmatch(model) or not SHA256.fullmatch(sha256):
+        raise IntegrityError(
+            f"refusing the bundle name {model!r}/{sha256!r}: not a model name and a sha256",
+            hint="a model name is [a-z][a-z0-9_-]*, a digest 64 lowercase hex characters",
+        )
     return f"bundles/{model}/{sha256}"
 
 
@@ -132,6 +169,12 @@ class LocalStore:
 
     def read_live(self) -> dict[str, Any]:
         path = self.root / LIVE
+        if path.is_symlink():
+            raise IntegrityError(
+                "pointer document is a symlink (refused)",
+                file=str(path),
+                hint="`modelops deploy` rewrites it from git",
+            )
         if not path.is_file():
             return {}
         return _parse_live(path.read_bytes(), str(path))
@@ -139,8 +182,11 @@ class LocalStore:
     def write_live(self, live: dict[str, Any]) -> None:
         atomic_write_json(self.root / LIVE, live)
 
-    def _listing(self, folder: Path) -> Listing:
-        """Every file under `folder` with size, mtime_ns and ctime_ns (stat only, no reads)."""
+    def _listing(self, folder: Path) -> Listing | None:
+        """Every file under `folder` with size, mtime_ns and ctime_ns (stat only, no reads).
+
+        None when anything under it is a symlink (or not a plain file or folder).
+        """
         # Plain strings, not Path objects: status runs this for every model × environment.
         found: Listing = {}
         base = str(folder)
@@ -148,8 +194,12 @@ class LocalStore:
         while stack:
             with os.scandir(stack.pop()) as entries:
                 for entry in entries:
+                    if entry.is_symlink():
+                        return None
                     if entry.is_dir(follow_symlinks=False):
                         stack.append(entry.path)
+                    elif not entry.is_file(follow_symlinks=False):
+                        return None
                     else:
                         st = entry.stat(follow_symlinks=False)
                         rel = entry.path[len(base) + 1 :].replace(os.sep, "/")
@@ -160,12 +210,16 @@ class LocalStore:
     def bundle_problem(self, model: str, sha256: str, *, verify: bool = False) -> str | None:
         key = bundle_key(model, sha256)
         folder = self.root / key
+        if any(p.is_symlink() for p in (folder.parent.parent, folder.parent, folder)):
+            return SYMLINK
         if not folder.is_dir():
             return MISSING
         listing = self._listing(folder)
+        if listing is None:
+            return SYMLINK
         if not verify and self._stamps.matches(key, listing):
             return None
-        if tree_digest(folder) != sha256:
+        if _digest_or_none(folder) != sha256:
             return ALTERED
         self._stamps.record(key, listing)
         return None
@@ -177,6 +231,9 @@ class LocalStore:
 
     def put_bundle(self, model: str, sha256: str, source: Path) -> None:
         final = self.root / bundle_key(model, sha256)
+        for link in (final.parent.parent, final.parent, final):
+            if link.is_symlink():
+                link.unlink()  # a symlink where a folder belongs: removed, never followed
         if final.exists():
             # An altered copy under an immutable name: replace it whole (the name is
             # the digest, so nothing live can differ from the new copy).
@@ -197,19 +254,46 @@ class LocalStore:
                 hint="run `modelops deploy` for this environment to restore it",
             )
         target = dest / "bundle"
-        shutil.copytree(folder, target)
+        # Links are copied as links (never followed): verify then refuses them.
+        shutil.copytree(folder, target, symlinks=True)
         return target
 
-    def create_exclusive(self, key: str, data: bytes) -> bool:
+    @contextmanager
+    def _cas(self, key: str) -> Iterator[Path]:
+        """Compare-and-swap on `key` under an flock of its sidecar (`<key>.cas`)."""
+        import fcntl
+
         path = self.root / key
         path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path.parent / f".{path.name}.cas", os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            return False
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        return True
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield path
+        finally:
+            os.close(fd)
+
+    def create_exclusive(self, key: str, data: bytes) -> str | None:
+        """Write `key` only if it does not exist; its ETag (sha256 of the content), or None."""
+        with self._cas(key) as path:
+            if path.exists() or path.is_symlink():
+                return None
+            atomic_write_bytes(path, data)
+        return sha256_bytes(data)
+
+    def read_versioned(self, key: str) -> tuple[bytes, str] | None:
+        with self._cas(key) as path:
+            if not path.is_file() or path.is_symlink():
+                return None
+            data = path.read_bytes()
+        return data, sha256_bytes(data)
+
+    def replace_if_match(self, key: str, data: bytes, etag: str) -> str | None:
+        """Replace `key` only if its ETag is still `etag`; the new ETag, or None."""
+        with self._cas(key) as path:
+            if not path.is_file() or sha256_bytes(path.read_bytes()) != etag:
+                return None
+            atomic_write_bytes(path, data)
+        return sha256_bytes(data)
 
     def read_key(self, key: str) -> bytes | None:
         path = self.root / key
@@ -327,7 +411,7 @@ class S3Store:
         with tempfile.TemporaryDirectory(prefix="modelops-verify-") as tmp:
             if not self._download_tree(key, Path(tmp)):
                 return MISSING
-            if tree_digest(Path(tmp)) != sha256:
+            if _digest_or_none(Path(tmp)) != sha256:
                 return ALTERED
         self._stamps.record(key, listing)
         return None
@@ -363,20 +447,49 @@ class S3Store:
             )
         return target
 
-    def create_exclusive(self, key: str, data: bytes) -> bool:
+    def _conditional_put(self, key: str, data: bytes, *, if_match: str | None) -> str | None:
+        """PUT with If-Match (or If-None-Match: * when `if_match` is None); the new ETag, or
+        None when the condition failed."""
         from botocore.exceptions import ClientError
 
         with self._calling("lock", key):
             try:
-                self.client.put_object(
-                    Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*"
-                )
+                if if_match is None:
+                    response = self.client.put_object(
+                        Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*"
+                    )
+                else:
+                    response = self.client.put_object(
+                        Bucket=self.bucket, Key=self._key(key), Body=data, IfMatch=if_match
+                    )
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code")
                 if code in ("PreconditionFailed", "ConditionalRequestConflict", "412"):
-                    return False
+                    return None
+                if code in ("NoSuchKey", "404") and if_match is not None:
+                    return None  # deleted meanwhile: not ours to replace
                 raise
-        return True
+        etag: str = response["ETag"]
+        return etag
+
+    def create_exclusive(self, key: str, data: bytes) -> str | None:
+        return self._conditional_put(key, data, if_match=None)
+
+    def replace_if_match(self, key: str, data: bytes, etag: str) -> str | None:
+        return self._conditional_put(key, data, if_match=etag)
+
+    def read_versioned(self, key: str) -> tuple[bytes, str] | None:
+        from botocore.exceptions import ClientError
+
+        with self._calling("read", key):
+            try:
+                obj = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                    return None
+                raise
+            data: bytes = obj["Body"].read()
+            return data, str(obj["ETag"])
 
     def read_key(self, key: str) -> bytes | None:
         return self._get(key)
@@ -386,26 +499,86 @@ class S3Store:
             self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
 
 
-def open_store(project: Project, env: str, configured: str | None = None) -> Store:
-    """The serving store of `env`: environment.yaml's serving.store, else MODELOPS_STORE/<env>."""
+def _target(project: Project, env: str, configured: str | None) -> tuple[str, str, str]:
+    """(`s3`, bucket, prefix) or (`local`, resolved folder, "") of `env`'s store."""
     uri = configured or os.environ.get("MODELOPS_STORE")
+    field = "serving.store" if configured else "MODELOPS_STORE"
     if uri and uri.startswith("s3://"):
         bucket, _, prefix = uri[len("s3://") :].partition("/")
         if not bucket:
-            raise InputError(
-                f"no bucket in {uri!r}", field="MODELOPS_STORE", hint="s3://bucket/prefix"
-            )
+            raise InputError(f"no bucket in {uri!r}", field=field, hint="s3://bucket/prefix")
         # A store configured per environment is already that environment's root.
-        return S3Store(bucket, prefix if configured else f"{prefix.strip('/')}/{env}")
+        prefix = prefix.strip("/") if configured else f"{prefix.strip('/')}/{env}".strip("/")
+        return "s3", bucket, prefix
     if uri and "://" in uri and not uri.startswith("file://"):
         raise InputError(
-            f"unsupported store {uri!r}",
-            field="MODELOPS_STORE",
-            hint="a folder or s3://bucket/prefix",
+            f"unsupported store {uri!r}", field=field, hint="a folder or s3://bucket/prefix"
         )
     if uri and uri.startswith("file://"):
         uri = uri[len("file://") :]
     if configured:
         root = Path(uri or configured)
-        return LocalStore(root if root.is_absolute() else project.root / root)
-    return LocalStore(Path(uri or project.store_uri()) / env)
+        root = root if root.is_absolute() else project.root / root
+    else:
+        root = Path(uri or project.store_uri()) / env
+    # Resolved: two spellings of one folder (a symlink, `..`) are one store and one lock.
+    return "local", str(root.resolve()), ""
+
+
+def store_location(project: Project, env: str, configured: str | None = None) -> str:
+    """The resolved location of `env`'s store: `s3://bucket/prefix` or an absolute folder."""
+    kind, where, prefix = _target(project, env, configured)
+    return f"s3://{where}/{prefix}".rstrip("/") if kind == "s3" else where
+
+
+def _overlap(a: str, b: str) -> bool:
+    """One location is the other or lies inside it."""
+    a, b = a.rstrip("/") + "/", b.rstrip("/") + "/"
+    return a.startswith(b) or b.startswith(a)
+
+
+def store_overlaps(project: Project, only: str | None = None) -> list[InputError]:
+    """Environments whose serving stores overlap (one would overwrite the other's `live.json`).
+
+    `only`: report the overlaps of that environment only. Environment files that do
+    not load are skipped here (their own error is reported where they are read).
+    """
+    from modelops.errors import ModelopsError
+    from modelops.spec import load_environment
+
+    root = project.environments_dir
+    located: list[tuple[str, str, str]] = []
+    for env_dir in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
+        if not (env_dir / "environment.yaml").is_file():
+            continue
+        try:
+            env = load_environment(project, env_dir.name)
+            located.append((env.name, str(env.path), store_location(project, env.name, env.store)))
+        except ModelopsError:
+            continue
+    problems: list[InputError] = []
+    for i, (name, path, where) in enumerate(located):
+        for other, other_path, other_where in located[i + 1 :]:
+            if only not in (None, name, other) or not _overlap(where, other_where):
+                continue
+            mine, theirs = (name, path, where), (other, other_path, other_where)
+            if only == other:
+                mine, theirs = theirs, mine
+            problems.append(
+                SpecError(
+                    f"the serving store of '{mine[0]}' ({mine[2]}) overlaps the store of "
+                    f"{theirs[1]} ({theirs[2]}): a deploy of one would rewrite the other",
+                    file=mine[1],
+                    field="serving.store",
+                    hint="give every environment its own store (a folder or prefix of its own)",
+                )
+            )
+    return problems
+
+
+def open_store(project: Project, env: str, configured: str | None = None) -> Store:
+    """The serving store of `env`: environment.yaml's serving.store, else MODELOPS_STORE/<env>."""
+    kind, where, prefix = _target(project, env, configured)
+    if kind == "s3":
+        return S3Store(where, prefix)
+    return LocalStore(Path(where))

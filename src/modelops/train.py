@@ -8,7 +8,6 @@ MLflow signature and input example (as an `MLmodel` file, no pickled model).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import getpass
 import hashlib
@@ -23,6 +22,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from types import ModuleType
@@ -31,8 +31,11 @@ from typing import TYPE_CHECKING, Any
 from modelops import __version__, bundle, registry
 from modelops.checkpoints import CheckpointStore
 from modelops.checkpoints import synced as checkpoints_synced
-from modelops.errors import DataError
+from modelops.data.profile import training_profile
+from modelops.data.read import frame_digest, load_data
+from modelops.data.split import split
 from modelops.fsutil import sha256_file, tree_digest
+from modelops.metrics import compute_metrics
 from modelops.modelapi import TrainContext, load_model_module
 from modelops.project import Project
 from modelops.results import CommandResult
@@ -120,34 +123,9 @@ def features_of(module: ModuleType, spec: PipelineSpec, columns: list[str]) -> l
     return [c for c in columns if c not in (spec.target, spec.id_column)]
 
 
-def frame_digest(frame: pd.DataFrame) -> str:
-    """sha256 of a DataFrame's values and index; equal splits have equal digests."""
-    import pandas as pd
-
-    hashed = pd.util.hash_pandas_object(frame, index=True).to_numpy()
-    return hashlib.sha256(hashed.tobytes()).hexdigest()
-
-
 def job_key(spec: PipelineSpec, data_sha256: str) -> str:
     """Names a training job: the same data and params resume the same checkpoints."""
     return f"{data_sha256[:16]}-{sha256_json({'params': spec.params, 'seed': spec.seed})[:16]}"
-
-
-def load_data(project: Project, spec: PipelineSpec) -> tuple[pd.DataFrame, str]:
-    """The spec's data and its sha256, refusing data that differs from a pinned digest."""
-    from modelops import data
-
-    path = data.resolve_data_path(project, spec)
-    frame = data.load_frame(path, display=spec.data_path)
-    digest = data.data_digest(path)
-    if spec.data_sha256 and digest != spec.data_sha256:
-        raise DataError(
-            f"sha256 {digest[:12]}… differs from the pinned {spec.data_sha256[:12]}…",
-            file=spec.data_path,
-            field="data.sha256",
-            hint=f"if the change is intended, update data.sha256 in {spec.path}",
-        )
-    return frame, digest
 
 
 class _Timer:
@@ -263,10 +241,15 @@ def _test_metrics(
     never registered) and a PR run that does not register; `evaluate` scores the
     saved bundle again for the gates without opening MLflow.
     """
-    from modelops.evaluate import compute_metrics
-
     predictions = module.predict(model, test[features])
-    return compute_metrics(spec.task, spec.metrics, test[spec.target], predictions, classes)
+    return compute_metrics(
+        spec.task,
+        spec.metrics,
+        test[spec.target],
+        predictions,
+        classes,
+        positive_class=spec.positive_class,
+    )
 
 
 def _up_to_date(project: Project, previous: dict[str, Any], identity: dict[str, str]) -> bool:
@@ -282,14 +265,49 @@ def _up_to_date(project: Project, previous: dict[str, Any], identity: dict[str, 
     return bundle_dir.is_dir() and tree_digest(bundle_dir) == previous.get("sha256")
 
 
-def cli_train(project: Project, args: argparse.Namespace) -> CommandResult:
-    """Train MODEL as its spec says and log the run; skip when the same job already ran."""
-    from modelops import data
+@dataclass
+class TrainResult(CommandResult):
+    """What `train_model` did: the MLflow run, the bundle and its sha256, test metrics, timings.
 
+    `reused` is true when an identical job had already run and nothing was trained.
+    """
+
+    @property
+    def run_id(self) -> str:
+        return str(self.data["run_id"])
+
+    @property
+    def bundle(self) -> Path:
+        return Path(self.data["bundle"])
+
+    @property
+    def sha256(self) -> str:
+        return str(self.data["sha256"])
+
+    @property
+    def reused(self) -> bool:
+        return bool(self.data["reused"])
+
+
+def train_model(
+    project: Project,
+    model: str,
+    *,
+    resume: bool = False,
+    force: bool = False,
+    checkpoint_store: str | None = None,
+) -> TrainResult:
+    """Train MODEL as its spec says and log the run; skip when the same job already ran.
+
+    `force` trains even then; `resume` continues from the checkpoints of an
+    interrupted run of the same job (torch models) instead of starting afresh.
+    `checkpoint_store` (s3://bucket/prefix or an absolute folder) keeps this run's
+    checkpoints there: pulled on `resume`, pushed while training and at the end.
+    """
     timer = _Timer()
-    if getattr(args, "checkpoint_store", None):
-        CheckpointStore(args.checkpoint_store)  # a bad URI fails before anything is written
-    spec = load_pipeline(project, args.model)
+    if checkpoint_store:
+        CheckpointStore(checkpoint_store)  # a bad URI fails before anything is written
+    spec = load_pipeline(project, model)
     module = load_model_module(project, spec.entrypoint, file=spec.path)
     with timer("load_data"):
         frame, data_sha256 = load_data(project, spec)
@@ -300,12 +318,12 @@ def cli_train(project: Project, args: argparse.Namespace) -> CommandResult:
         "spec_sha256": sha256_file(project.root / spec.path),
     }
     result_path = project.results_dir(spec.name) / "train.json"
-    if result_path.is_file() and not getattr(args, "force", False):
+    if result_path.is_file() and not force:
         previous = json.loads(result_path.read_text("utf-8"))
         if _up_to_date(project, previous, identity):
             for key in ("command", "subject", "exit_code"):  # re-added by the CLI
                 previous.pop(key, None)
-            return CommandResult(
+            return TrainResult(
                 "train",
                 spec.name,
                 {**previous, "reused": True},
@@ -316,16 +334,17 @@ def cli_train(project: Project, args: argparse.Namespace) -> CommandResult:
             )
 
     with timer("split"):
-        train_df, test_df = data.split(spec, frame)
+        train_df, test_df = split(spec, frame)
     features = features_of(module, spec, list(frame.columns))
-    classes = sorted(train_df[spec.target].unique().tolist())
+    # A regression model has no classes; a classifier's are the sorted training labels.
+    classes = [] if spec.is_regression else sorted(train_df[spec.target].unique().tolist())
     with_torch = _uses_torch(spec, project)
     seed_everything(spec.seed, with_torch=with_torch)
 
     test_split_sha256 = frame_digest(test_df)
     job = job_key(spec, identity["data_sha256"])
     checkpoints = project.state_dir / "checkpoints" / spec.name / job
-    if not args.resume and checkpoints.exists():
+    if not resume and checkpoints.exists():
         shutil.rmtree(checkpoints)  # a fresh run starts from scratch; --resume keeps them
 
     with registry.mlflow_errors("log the training run"):
@@ -366,13 +385,19 @@ def cli_train(project: Project, args: argparse.Namespace) -> CommandResult:
         # Spot checkpoints of this run in the store (modelops.checkpoints), when asked.
         with (
             timer("train"),
-            checkpoints_synced(
-                getattr(args, "checkpoint_store", None), checkpoints, resume=bool(args.resume)
-            ),
+            checkpoints_synced(checkpoint_store, checkpoints, resume=resume),
         ):
             model = module.train(train_df[[*features, spec.target]], dict(spec.params), context)
         hw = hardware()  # after training: torch is imported now if the model used it
         bundle_dir = project.state_dir / "bundles" / spec.name / run_id
+        training = {
+            "params": spec.params,
+            "seed": spec.seed,
+            "data_sha256": identity["data_sha256"],
+            "profile": training_profile(
+                train_df, features, spec.target, regression=spec.is_regression
+            ),
+        }
         example = train_df[features].head(5)
         with timer("bundle"):
             digest = bundle.write_bundle(
@@ -383,6 +408,7 @@ def cli_train(project: Project, args: argparse.Namespace) -> CommandResult:
                 features=features,
                 classes=classes,
                 input_example=example,
+                training=training,
             )
         with timer("test_metrics"):
             test_metrics = _test_metrics(module, model, spec, test_df, features, classes)
@@ -442,7 +468,7 @@ def cli_train(project: Project, args: argparse.Namespace) -> CommandResult:
         "identity": identity,
         "reused": False,
     }
-    return CommandResult(
+    return TrainResult(
         "train",
         spec.name,
         payload,

@@ -1,6 +1,9 @@
-"""The local stack (real `mlflow server` + moto S3) once per session, and a cuttable S3 link.
+"""The local stack once per session, and a cuttable S3 link.
 
-The stack is `modelops.localstack`, the same code `python -m modelops.localstack` runs.
+The stack is `modelops.localstack`, the same code `python -m modelops.localstack` runs:
+a throwaway PostgreSQL cluster, `mlflow server --app-name basic-auth` on it with the
+users `modelops-pr` and `modelops-deploy`, and a moto S3 server. `stack.env(prefix,
+role=...)` gives the variables a job of that role runs with.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from modelops.localstack import Stack, start_stack  # noqa: E402
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """A running MLflow server and moto S3 server, stopped at the end of the session."""
+    """PostgreSQL, an MLflow server with basic auth, and moto S3; stopped after the session."""
     running = start_stack(tmp_path_factory.mktemp("stack"))
     yield running
     running.stop()

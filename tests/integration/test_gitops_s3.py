@@ -146,9 +146,42 @@ def test_tampered_bundle_in_s3_is_reported_and_repaired(
     s3 = boto3.client("s3", endpoint_url=stack.s3_url)
     s3.put_object(Bucket=stack.bucket, Key=key, Body=b'{"majority": 1}')
     capsys.readouterr()
-    assert modelops(project, "status", "--env", "dev") == 0
+    assert modelops(project, "status", "--env", "dev") == 3
     assert "altered" in capsys.readouterr().out
     assert modelops(project, "deploy", "dev") == 0
     capsys.readouterr()
     assert modelops(project, "status", "--env", "dev") == 0
     assert "DRIFT" not in capsys.readouterr().out
+
+
+def test_lock_left_by_a_crashed_deploy_is_taken_over_within_a_minute(
+    project: Project,
+    stack: Stack,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A lock object nobody renews (its deployer died with S3 cut) is taken over in < 60 s on moto,
+    which honours If-None-Match / If-Match (a store that did not would be refused, exit 2)."""
+    import time
+
+    import boto3
+
+    info = register_version(project, tmp_path, bias=0.6)
+    assert modelops(project, "promote", "toy", "--to", "dev") == 0
+    commit(project, "dev: toy")
+    s3 = boto3.client("s3", endpoint_url=stack.s3_url)
+    crashed = {"host": "ci-runner-7", "pid": 4242, "owner": "crashed", "lease_s": 30}
+    s3.put_object(
+        Bucket=stack.bucket, Key=f"{_prefix()}/dev/deploy.lock", Body=json.dumps(crashed).encode()
+    )
+    monkeypatch.setenv("MODELOPS_LOCK_TIMEOUT", "60")
+    capsys.readouterr()
+    started = time.monotonic()
+    assert modelops(project, "deploy", "dev") == 0
+    took = time.monotonic() - started
+    assert took < 60, took
+    assert "took over the lock" in capsys.readouterr().out
+    assert _live(stack, "dev")["toy"]["version"] == info.version
+    keys = s3.list_objects_v2(Bucket=stack.bucket, Prefix=f"{_prefix()}/dev/deploy.lock")
+    assert keys.get("KeyCount", 0) == 0  # released

@@ -60,11 +60,13 @@ def register_version(
     mlflow.set_tracking_uri(project.tracking_uri())
     with mlflow.start_run(experiment_id=experiment) as run:
         mlflow.log_artifacts(str(bundle_dir), artifact_path=registry.BUNDLE_ARTIFACT_PATH)
+    metrics = {"accuracy": accuracy, "roc_auc": accuracy}
+    registry.log_evaluation(project, run.info.run_id, metrics)
     tags = {
         "modelops.sha256": digest,
         "modelops.data_sha256": sha256_file(data_file),
         "modelops.commit": project.git("rev-parse", "HEAD"),
-        "modelops.metrics": json.dumps({"accuracy": accuracy, "roc_auc": accuracy}),
+        "modelops.metrics": json.dumps(metrics),
     }
     return registry.register_run(project, "toy", run.info.run_id, tags=tags)
 

@@ -62,7 +62,7 @@ def test_load_verified_round_trip(toy, tmp_path: Path) -> None:
     """A bundle loads back into a model that predicts like the original."""
     project, _, _module, model, _df = toy
     digest = _write(toy, tmp_path / "b")
-    _, loaded, meta = bundle.load_verified(project, tmp_path / "b", digest)
+    _, loaded, meta = bundle.load_verified(project, tmp_path / "b", digest, entrypoint="models.toy")
     assert loaded == model
     assert meta["model"] == "toy"
 
@@ -76,7 +76,7 @@ def test_flipped_byte_is_refused_before_loading(toy, tmp_path: Path) -> None:
     data[0] ^= 1
     target.write_bytes(bytes(data))
     with pytest.raises(IntegrityError, match="differs from the recorded"):
-        bundle.load_verified(project, tmp_path / "b", digest)
+        bundle.load_verified(project, tmp_path / "b", digest, entrypoint="models.toy")
 
 
 def test_pickle_saved_by_a_model_is_refused(toy, tmp_path: Path) -> None:
@@ -108,7 +108,9 @@ def test_bundle_with_pickle_is_refused_on_load_even_if_digest_matches(toy, tmp_p
     _write(toy, tmp_path / "b")
     (tmp_path / "b" / "model" / "extra.pkl").write_bytes(pickle.dumps({"a": 1}))
     with pytest.raises(IntegrityError, match="pickle"):
-        bundle.load_verified(project, tmp_path / "b", tree_digest(tmp_path / "b"))
+        bundle.load_verified(
+            project, tmp_path / "b", tree_digest(tmp_path / "b"), entrypoint="models.toy"
+        )
 
 
 def test_existing_folder_is_not_overwritten(toy, tmp_path: Path) -> None:
@@ -116,26 +118,3 @@ def test_existing_folder_is_not_overwritten(toy, tmp_path: Path) -> None:
     (tmp_path / "b").mkdir()
     with pytest.raises(SpecError, match="already exists"):
         _write(toy, tmp_path / "b")
-
-
-def test_skops_loads_without_torch_and_trusts_the_same_types() -> None:
-    """import_skops_io leaves torch unloaded, and skops trusts exactly what a plain import does."""
-    import subprocess
-    import sys
-
-    code = (
-        "import sys\n"
-        "from modelops.bundle import import_skops_io\n"
-        "import_skops_io()\n"
-        "assert 'torch' not in sys.modules, 'torch was imported'\n"
-        "from skops.io._trusted_types import SKLEARN_ESTIMATOR_TYPE_NAMES as hidden\n"
-        "from skops.io._utils import get_type_name\n"
-        "from sklearn.utils import all_estimators\n"
-        "plain = [get_type_name(c) for _, c in all_estimators()]\n"  # torch importable again
-        "assert 'torch' in sys.modules, 'the hook was left in place'\n"
-        "assert sorted(hidden) == sorted(n for n in plain if n.startswith('sklearn.'))\n"
-        "print(len(hidden))\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    assert int(proc.stdout) > 100

@@ -69,3 +69,37 @@ def test_a_model_package_that_exits_on_import_is_reported(tmp_path, monkeypatch)
     with pytest.raises(SpecError) as err:
         import_object(Project(tmp_path), "models", file=tmp_path / "p.yaml", field_name="x")
     assert "SystemExit" in str(err.value) and err.value.field == "x"
+
+
+def test_bad_arguments_are_one_error_line_and_exit_2(capsys) -> None:
+    """A missing or malformed argument anywhere in the tree is `error: …` plus a hint, exit 2."""
+    from modelops.cli import main
+
+    for argv, text in (
+        (["train"], "the following arguments are required: MODEL"),
+        (["deploy", "nowhere"], "invalid choice: 'nowhere'"),
+        (["runners", "cost", "--minutes", "x", "--instance-type", "g5.xlarge"], "--minutes"),
+        (["nosuch"], "invalid choice: 'nosuch'"),
+    ):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and text in err and "Traceback" not in err
+        assert "hint: see `modelops" in err
+
+
+def test_every_command_of_the_tree_has_a_handler() -> None:
+    """Each leaf command of the one parser tree (runner and github actions too) has a function."""
+    import argparse
+
+    from modelops.cli import build_parser
+
+    def leaves(parser: argparse.ArgumentParser, name: str) -> list[tuple[str, object]]:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subs:
+            return [(name, parser.get_default("handler"))]
+        children = [(n, p) for sub in subs for n, p in sub.choices.items()]
+        return [leaf for n, p in children for leaf in leaves(p, f"{name} {n}")]
+
+    found = leaves(build_parser(), "modelops")
+    assert len(found) == 22  # 15 commands, 4 runner actions and 3 github actions
+    assert [name for name, handler in found if not callable(handler)] == []

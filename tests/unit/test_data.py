@@ -16,6 +16,7 @@ from modelops.fsutil import sha256_file
 
 REPO = Path(__file__).resolve().parents[2]
 CHURN_CSV = REPO / "data" / "churn" / "customers.csv"
+DIABETES_CSV = REPO / "data" / "diabetes" / "diabetes.csv"
 DIGITS_CSV = REPO / "data" / "digits" / "digits.csv"
 
 
@@ -71,10 +72,23 @@ def test_digits_csv_is_reproduced_by_its_exporter(tmp_path: Path) -> None:
     assert sha256_file(tmp_path / "digits.csv") == sha256_file(DIGITS_CSV)
 
 
+@pytest.mark.usefixtures("models_on_path")
+def test_diabetes_csv_is_reproduced_by_its_exporter(tmp_path: Path) -> None:
+    """The committed diabetes CSV is byte-identical to a fresh export of scikit-learn's copy,
+    and its sha256 is the one the spec pins."""
+    from modelops.project import Project
+    from modelops.spec import load_pipeline
+    from models.diabetes.export import main as export
+
+    assert export([str(tmp_path / "diabetes.csv")]) == 0
+    assert sha256_file(tmp_path / "diabetes.csv") == sha256_file(DIABETES_CSV)
+    assert load_pipeline(Project(REPO), "diabetes").data_sha256 == sha256_file(DIABETES_CSV)
+
+
 # -- the happy path ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("model", ["churn", "digits"])
+@pytest.mark.parametrize("model", ["churn", "digits", "diabetes"])
 def test_bundled_data_passes_and_result_is_written(
     project_copy: Path, capsys: pytest.CaptureFixture[str], model: str
 ) -> None:
@@ -91,6 +105,13 @@ def test_bundled_data_passes_and_result_is_written(
     split = result["split"]
     assert split["train_rows"] + split["test_rows"] == result["profile"]["rows"]
     assert split["train_ids_sha256"] != split["test_ids_sha256"]
+    if model == "diabetes":  # regression: the target's distribution, no class balance
+        distribution = result["profile"]["target_distribution"]
+        assert result["profile"]["class_balance"] is None
+        assert distribution["count"] == result["profile"]["rows"] == 442
+        assert distribution["min"] == 25.0 and distribution["max"] == 346.0
+        assert distribution["zeros"] == 0
+        return
     balance = result["profile"]["class_balance"]
     assert sum(v["count"] for v in balance.values()) == result["profile"]["rows"]
 
@@ -194,7 +215,7 @@ def test_parquet_file_is_tested_like_csv(
 def test_unknown_model_is_refused(project_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A model without a pipeline spec is refused, listing the known ones."""
     code, _, err = _data_test(capsys, "fraud")
-    _assert_refused(code, err, "pipelines/fraud.yaml", "unknown model", "churn, digits")
+    _assert_refused(code, err, "pipelines/fraud.yaml", "unknown model", "churn, diabetes, digits")
 
 
 # -- schema failures ------------------------------------------------------------------
@@ -205,6 +226,26 @@ def _failures(project: Path, model: str = "churn") -> list[dict[str, object]]:
     assert result["passed"] is False
     failures: list[dict[str, object]] = result["schema"]["failures"]
     return failures
+
+
+def test_run_data_test_returns_failures_instead_of_raising(project_copy: Path) -> None:
+    """The library call returns the complete result of failing data: passed False, the
+    grouped failures, and the DataError (exit 2) as its error, for the caller to report."""
+    from modelops.data.datatest import DataTestResult, run_data_test
+    from modelops.errors import DataError
+    from modelops.project import Project
+
+    rows = _rows(CHURN_CSV)
+    rows[1][5] = "-3"  # support_calls must not be negative
+    bad = _write_rows(project_copy / "negative.csv", rows)
+    result = run_data_test(Project(project_copy), "churn", data=bad)
+    assert isinstance(result, DataTestResult)
+    assert result.passed is False and result.exit_code == 2
+    assert isinstance(result.error, DataError) and result.error.field == "support_calls"
+    assert [f["column"] for f in result.data["schema"]["failures"]] == ["support_calls"]
+    assert result.sha256 == sha256_file(bad)
+    clean = run_data_test(Project(project_copy), "churn")
+    assert clean.passed and clean.error is None and clean.data["leakage"]["passed"]
 
 
 def test_missing_column_is_reported(project_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -346,7 +387,7 @@ def test_a_few_chance_duplicates_pass_and_are_reported(
 
 
 def _split_of(project_copy: Path, frame: Any) -> tuple[Any, Any, Any]:
-    from modelops.data import split_positions
+    from modelops.data.split import split_positions
     from modelops.project import Project
     from modelops.spec import load_pipeline
 
@@ -359,7 +400,7 @@ def test_leakage_check_finds_shared_ids(project_copy: Path) -> None:
     """The same id on both sides is leakage even when the rows differ otherwise."""
     import pandas as pd
 
-    from modelops.data import leakage_check
+    from modelops.data.split import leakage_check
 
     frame = pd.read_csv(CHURN_CSV)
     spec, train, test = _split_of(project_copy, frame)
@@ -377,7 +418,7 @@ def test_leakage_check_counts_rows_equal_in_every_column_but_the_id(project_copy
     only in the target is not."""
     import pandas as pd
 
-    from modelops.data import leakage_check
+    from modelops.data.split import leakage_check
 
     frame = pd.read_csv(CHURN_CSV)
     spec, train, test = _split_of(project_copy, frame)
@@ -393,36 +434,57 @@ def test_leakage_check_counts_rows_equal_in_every_column_but_the_id(project_copy
     assert result["passed"] is True  # 1 of 1000 test rows is under the 1% default
 
 
-def test_split_matches_scikit_learn(project_copy: Path) -> None:
-    """The numpy split picks exactly the rows of scikit-learn's train_test_split, in order."""
+def test_split_sizes_classes_and_seeds(project_copy: Path) -> None:
+    """Per seed the split is the same rows every time, sized by test_fraction, stratified
+    per class, disjoint and complete; another seed picks other rows."""
     import dataclasses
 
     import numpy as np
     import pandas as pd
-    from sklearn.model_selection import train_test_split
 
-    from modelops.data import split_positions
+    from modelops.data.split import split_positions
 
     frame = pd.read_csv(CHURN_CSV)
     spec, _, _ = _split_of(project_copy, frame)
+    n = len(frame)
     for stratify in (True, False):
         spec = dataclasses.replace(spec, stratify=stratify)
         train, test = split_positions(spec, frame)
-        expected_train, expected_test = train_test_split(
-            np.arange(len(frame)),
-            test_size=spec.test_fraction,
-            random_state=spec.split_seed,
-            stratify=frame["churned"] if stratify else None,
-        )
-        assert list(train) == list(expected_train)
-        assert list(test) == list(expected_test)
+        again_train, again_test = split_positions(spec, frame.copy())
+        assert list(train) == list(again_train) and list(test) == list(again_test)
+        assert len(test) == int(np.ceil(spec.test_fraction * n)) and len(train) + len(test) == n
+        assert set(train).isdisjoint(test) and set(train) | set(test) == set(range(n))
+        other_train, _ = split_positions(dataclasses.replace(spec, split_seed=1), frame)
+        assert set(other_train) != set(train)
+    spec = dataclasses.replace(spec, stratify=True)
+    _, test = split_positions(spec, frame)
+    whole = frame["churned"].value_counts()
+    picked = frame["churned"].iloc[test].value_counts()
+    for label, count in whole.items():  # each class gets its share of the test rows, ±1
+        assert abs(picked[label] - count * len(test) / n) <= 1
+
+
+def test_a_class_too_rare_to_stratify_is_a_clear_error(project_copy: Path) -> None:
+    """A class with one member cannot be stratified: a DataError naming the spec and data.split."""
+    import pandas as pd
+
+    from modelops.data.split import split
+    from modelops.errors import DataError
+
+    frame = pd.read_csv(CHURN_CSV)
+    spec, _, _ = _split_of(project_copy, frame)
+    frame.loc[frame.index[0], "churned"] = 7  # a third class with a single row
+    with pytest.raises(DataError) as err:
+        split(spec, frame)
+    assert err.value.field == "data.split" and err.value.file == str(spec.path)
+    assert "cannot split the data" in str(err.value)
 
 
 def test_split_is_deterministic_and_stratified(project_copy: Path) -> None:
     """The same spec and data give the same rows; each class keeps its share in the test split."""
     import pandas as pd
 
-    from modelops.data import rows_digest, split
+    from modelops.data.split import rows_digest, split
     from modelops.project import Project
     from modelops.spec import load_pipeline
 
@@ -469,7 +531,7 @@ def test_profile_counts_missing_values_and_balance() -> None:
     """The profile counts empty cells per column and the share of each class."""
     import pandas as pd
 
-    from modelops.data import profile
+    from modelops.data.profile import profile
 
     frame = pd.DataFrame({"x": [1.0, None, 3.0, None], "y": ["a", "b", "b", "b"]})
     stats = profile(frame, "y")

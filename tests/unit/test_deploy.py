@@ -54,6 +54,7 @@ def test_deploy_switches_pointer_and_alias_then_does_nothing(
     """Deploy stores the bundle, swaps live.json, sets the alias; a second run has nothing to do."""
     (v1,) = _promoted(project, tmp_path)
     assert modelops(project, "deploy", "dev") == 0
+    assert f"toy: (not deployed) → v1 (sha256 {v1.sha256[:12]})" in capsys.readouterr().out
     assert _live(project)["toy"]["sha256"] == v1.sha256
     assert registry.get_alias(project, "toy", "dev") == 1
     bundle = project.state_dir / "serving" / "dev" / "bundles" / "toy" / v1.sha256
@@ -70,7 +71,7 @@ def test_dry_run_writes_nothing(project: Project, tmp_path: Path, capsys) -> Non
     _promoted(project, tmp_path)
     assert modelops(project, "deploy", "dev", "--dry-run") == 0
     out = capsys.readouterr().out
-    assert "toy: deploy v1" in out and "dry run" in out
+    assert "toy: (not deployed) → v1" in out and "planned" in out and "dry run" in out
     assert not (project.state_dir / "serving" / "dev").exists()
     assert registry.get_alias(project, "toy", "dev") is None
 
@@ -82,6 +83,8 @@ def test_tampered_registry_artifact_is_refused(project: Project, tmp_path: Path,
     before = _live(project)
     assert modelops(project, "promote", "toy", "--to", "dev", "--version", "2") == 0
     commit(project, "dev v2")
+    assert modelops(project, "deploy", "dev", "--dry-run") == 0
+    assert "toy: v1 → v2" in capsys.readouterr().out
     run_id = registry.get_version(project, "toy", 2).run_id
     (model_file,) = (project.state_dir / "mlartifacts").rglob(f"{run_id}/**/model.json")
     _flip_byte(model_file)
@@ -117,7 +120,7 @@ def test_status_reports_and_deploy_repairs_alias_and_bundle(
     for file in sorted(bundle.rglob("*"), reverse=True):
         file.unlink() if file.is_file() else file.rmdir()
     bundle.rmdir()
-    assert modelops(project, "status", "--env", "dev") == 0
+    assert modelops(project, "status", "--env", "dev") == 3
     out = capsys.readouterr().out
     assert "alias 'dev' moved to v2" in out and "bundle missing" in out
     assert modelops(project, "deploy", "dev") == 0
@@ -137,7 +140,7 @@ def test_altered_bundle_in_store_is_reported_and_replaced(
     bundle = project.state_dir / "serving" / "dev" / "bundles" / "toy" / v1.sha256
     _flip_byte(bundle / "model" / "model.json")
     capsys.readouterr()
-    assert modelops(project, "status", "--env", "dev") == 0
+    assert modelops(project, "status", "--env", "dev") == 3
     assert "altered" in capsys.readouterr().out
     assert modelops(project, "deploy", "dev") == 0
     from modelops.fsutil import tree_digest
@@ -148,19 +151,28 @@ def test_altered_bundle_in_store_is_reported_and_replaced(
 def test_noop_deploy_and_status_make_no_per_model_registry_request(
     project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With nothing to do, deploy and status never open an MLflow client (one SQL alias read)."""
+    """With nothing to do, deploy and status each make one registry call: the alias search."""
     from modelops import deploy as deploy_module
 
     _promoted(project, tmp_path)
     assert modelops(project, "deploy", "dev") == 0
+    calls: list[str] = []
+    real_client = registry.client
 
-    def no_client(project: Project) -> None:
-        raise AssertionError("an MLflow client was opened")
+    class Recording:
+        def __init__(self, inner: object) -> None:
+            self._inner = inner
 
-    monkeypatch.setattr(registry, "client", no_client)
+        def __getattr__(self, name: str) -> object:
+            calls.append(name)
+            return getattr(self._inner, name)
+
+    monkeypatch.setattr(registry, "client", lambda p: Recording(real_client(p)))
     assert deploy_module.deploy(project, "dev", say=lambda line: None)["todo"] == 0
+    assert calls == ["search_registered_models"]
     (row,) = deploy_module.status(project, ["dev"])
     assert row["ok"] and row["alias"] == 1
+    assert calls == ["search_registered_models"] * 2
 
 
 def test_verify_rehashes_a_bundle_whose_stamp_was_forged(project: Project, tmp_path: Path) -> None:
@@ -277,7 +289,7 @@ def test_lock_timeout_is_reported(project: Project, tmp_path: Path) -> None:
     import fcntl
 
     _promoted(project, tmp_path)
-    lock = project.state_dir / "locks" / "dev.lock"
+    lock = project.state_dir / "serving" / "dev" / "deploy.lock"  # the store's lock
     lock.parent.mkdir(parents=True, exist_ok=True)
     with lock.open("w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -311,3 +323,17 @@ def test_pickle_in_registry_artifact_never_runs(project: Project, tmp_path: Path
     assert modelops(project, "deploy", "dev") == 2
     assert "does not match the manifest" in capsys.readouterr().err
     assert not marker.exists() and _live(project) == {}
+
+
+def test_deploy_says_what_it_changed(project: Project, tmp_path: Path, capsys) -> None:
+    """The output names the change (`toy: v1 → v2`), not the state found before it."""
+    _promoted(project, tmp_path, versions=2)
+    assert modelops(project, "deploy", "dev") == 0
+    assert modelops(project, "promote", "toy", "--to", "dev", "--version", "2") == 0
+    commit(project, "dev v2")
+    capsys.readouterr()
+    assert modelops(project, "deploy", "dev") == 0
+    out = capsys.readouterr().out
+    v2 = registry.get_version(project, "toy", 2)
+    assert f"  toy: v1 → v2 (sha256 {v2.sha256[:12]})\n" in out
+    assert "planned" not in out and "live is" not in out

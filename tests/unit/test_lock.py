@@ -45,36 +45,73 @@ def test_remote_lock_is_exclusive_and_released(tmp_path: Path) -> None:
     assert store.read_key("deploy.lock") is None
 
 
-def test_expired_remote_lock_is_taken_over(tmp_path: Path) -> None:
-    """A lock object left by a crashed deployer is taken over once its expiry has passed."""
+def test_unrenewed_lock_is_taken_over_within_its_lease(tmp_path: Path) -> None:
+    """A lock object nobody renews (its holder crashed) is taken over once its lease runs out."""
     store = LocalStore(tmp_path)
-    store.create_exclusive(
-        "deploy.lock", json.dumps({"host": "gone", "expires": time.time() - 1}).encode()
-    )
+    crashed = {"host": "gone", "pid": 1, "owner": "crashed", "lease_s": 0.5}
+    store.create_exclusive("deploy.lock", json.dumps(crashed).encode())
     said: list[str] = []
-    with remote_lock(store, "deploy.lock", what="store lock", timeout=1, on_wait=said.append):
+    started = time.monotonic()
+    with remote_lock(
+        store, "deploy.lock", what="store lock", timeout=10, on_wait=said.append, ttl=0.5
+    ):
         holder = json.loads(store.read_key("deploy.lock") or b"{}")
-        assert holder["host"] != "gone"
-    assert "expired" in said[0]
+        assert holder["owner"] != "crashed"
+    assert time.monotonic() - started < 5
+    assert any("took over" in line and "gone" in line for line in said), said
+    assert store.read_key("deploy.lock") is None
 
 
-def test_lock_of_a_dead_process_on_this_host_is_taken_over(tmp_path: Path) -> None:
-    """A lock object whose holder on this host has exited is taken over without waiting."""
-    import socket
-
+def test_a_renewed_lease_is_never_taken_over(tmp_path: Path) -> None:
+    """While the holder's heartbeat renews the lease, a waiter waits and times out."""
     store = LocalStore(tmp_path)
-    holder = {"host": socket.gethostname(), "pid": _dead_pid(), "expires": time.time() + 999}
-    store.create_exclusive("deploy.lock", json.dumps(holder).encode())
-    said: list[str] = []
-    with remote_lock(store, "deploy.lock", what="store lock", timeout=0.5, on_wait=said.append):
+    with remote_lock(store, "deploy.lock", what="store lock", timeout=1, ttl=0.3):
+        with (
+            pytest.raises(ServiceError, match="timed out"),
+            remote_lock(
+                store,
+                "deploy.lock",
+                what="store lock",
+                timeout=1.5,
+                ttl=0.3,
+                on_wait=lambda _: None,
+            ),
+        ):
+            pass
+        assert store.read_key("deploy.lock") is not None
+
+
+def test_a_holder_whose_lease_was_taken_over_is_fenced(tmp_path: Path) -> None:
+    """Once someone else replaced the lock object, the old holder's fence() refuses to go on."""
+    store = LocalStore(tmp_path)
+    with remote_lock(store, "deploy.lock", what="store lock", timeout=1, ttl=30) as lease:
+        lease.fence()  # still ours
+        current = store.read_versioned("deploy.lock")
+        assert current is not None
+        assert store.replace_if_match("deploy.lock", b'{"owner": "other"}', current[1])
+        with pytest.raises(ServiceError, match="lost"):
+            lease.fence()
+    # The other holder's lock object is left alone on release.
+    assert store.read_key("deploy.lock") == b'{"owner": "other"}'
+
+
+class _UnconditionalStore(LocalStore):
+    """A folder store that, like some S3-compatible servers, ignores If-None-Match."""
+
+    def create_exclusive(self, key: str, data: bytes) -> str | None:
+        (self.root / key).write_bytes(data)
+        return "etag"
+
+
+def test_a_store_without_conditional_writes_is_refused(tmp_path: Path) -> None:
+    """A store that lets a second conditional create succeed is refused (exit 2), not trusted."""
+    from modelops.errors import PromotionError
+
+    store = _UnconditionalStore(tmp_path)
+    with (
+        pytest.raises(PromotionError, match="conditional writes") as err,
+        remote_lock(store, "deploy.lock", what="store lock", timeout=1),
+    ):
         pass
-    assert "is gone" in said[0]
-
-
-def _dead_pid() -> int:
-    import subprocess
-    import sys
-
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    return proc.pid
+    assert err.value.exit_code == 2
+    assert store.read_key("deploy.lock") is None

@@ -69,9 +69,9 @@ def _churn_context(seed: int = 0) -> TrainContext:
 # -- contract ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("entrypoint", ["models.churn", "models.digits"])
+@pytest.mark.parametrize("entrypoint", ["models.churn", "models.digits", "models.diabetes"])
 def test_example_models_implement_the_contract(entrypoint: str) -> None:
-    """Both example packages expose train, predict, save and load, FEATURES and TARGET."""
+    """The example packages expose train, predict, save and load, FEATURES and TARGET."""
     module = load_model_module(Project(REPO), entrypoint, file=Path("pipelines/x.yaml"))
     assert module.FEATURES
     assert module.TARGET not in module.FEATURES
@@ -140,6 +140,55 @@ def test_churn_rejects_unknown_params(churn: ModuleType, churn_split: tuple[Any,
     with pytest.raises(InputError, match="max_iters") as info:
         churn.train(churn_split[0], {"max_iters": 10}, _churn_context())
     assert info.value.field == "train.params"
+
+
+# -- diabetes (scikit-learn regression + skops) ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def diabetes(models_path: None) -> ModuleType:
+    import models.diabetes
+
+    return models.diabetes
+
+
+@pytest.fixture(scope="module")
+def diabetes_split() -> tuple[Any, Any]:
+    import pandas as pd
+    from sklearn.model_selection import train_test_split
+
+    frame = pd.read_csv(REPO / "data" / "diabetes" / "diabetes.csv")
+    return tuple(train_test_split(frame, test_size=0.2, random_state=7))  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("regressor", ["ridge", "hist_gradient_boosting"])
+def test_diabetes_regressor_learns_saves_and_reloads(
+    diabetes: ModuleType, diabetes_split: tuple[Any, Any], tmp_path: Path, regressor: str
+) -> None:
+    """The regressor explains part of the variance (R² 0.3–0.7, as the data allows), predicts
+    one numeric `prediction` column, and reloads from skops to identical predictions."""
+    from sklearn.metrics import r2_score
+
+    train, test = diabetes_split
+    context = TrainContext(seed=0, target="progression")
+    model = diabetes.train(train, {"regressor": regressor}, context)
+    scores = diabetes.predict(model, test)
+    assert list(scores.columns) == ["prediction"] and list(scores.index) == list(test.index)
+    assert 0.3 < r2_score(test["progression"], scores["prediction"]) < 0.7
+    diabetes.save(model, tmp_path)
+    assert diabetes.predict(diabetes.load(tmp_path), test).equals(scores)
+
+
+def test_diabetes_load_refuses_untrusted_types(diabetes: ModuleType, tmp_path: Path) -> None:
+    """A skops file that would call os.system is refused before anything is built."""
+    import os
+
+    import skops.io
+    from sklearn.preprocessing import FunctionTransformer
+
+    skops.io.dump(FunctionTransformer(func=os.system), tmp_path / "model.skops")
+    with pytest.raises(InputError, match=r"untrusted types \['posix.system'\]"):
+        diabetes.load(tmp_path)
 
 
 # -- digits (torch + safetensors) ------------------------------------------------------

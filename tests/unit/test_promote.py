@@ -31,6 +31,7 @@ def _tree(project: Project) -> dict[str, bytes]:
 
 def test_promote_into_dev_pins_version_and_digest(project: Project, tmp_path: Path, capsys) -> None:
     """Promotion into dev writes the newest version with its sha256 and prints a PR body."""
+    (project.root / "CODEOWNERS").write_text("* @acme/all\n/environments/dev/ @acme/dev\n")
     register_version(project, tmp_path, bias=0.6)
     v2 = register_version(project, tmp_path, bias=0.7, accuracy=0.85)
     assert modelops(project, "promote", "toy", "--to", "dev", "--pr-body", "pr.md") == 0
@@ -41,7 +42,8 @@ def test_promote_into_dev_pins_version_and_digest(project: Project, tmp_path: Pa
     out = capsys.readouterr().out
     assert "Promote toy v2 to dev (was nothing)" in out
     body = (project.root / "pr.md").read_text()
-    assert "@ml-team" in body and "| accuracy | — | 0.8500 |" in body
+    assert "| accuracy | — | 0.8500 |" in body
+    assert "Approvers for `dev`: @ml-team, @acme/dev (" in body  # environment.yaml, CODEOWNERS
 
 
 def test_same_version_again_changes_nothing(project: Project, tmp_path: Path, capsys) -> None:
@@ -172,12 +174,50 @@ def test_rollback_to_a_version_never_run_is_refused(
 
 
 def test_a_person_promoting_over_a_hold_lifts_it(project: Project, tmp_path: Path, capsys) -> None:
-    """A hand promotion into a held environment is allowed, drops the hold and says so in the PR."""
+    """A hand promotion with --release-hold lifts the hold and says so in the PR."""
     register_version(project, tmp_path, bias=0.6)
     _dev_v2_rolled_back_to_v1(project, tmp_path, "incident 42")
     commit(project, "rollback")
     capsys.readouterr()
-    assert modelops(project, "promote", "toy", "--to", "dev", "--version", "2") == 0
+    args = ("promote", "toy", "--to", "dev", "--version", "2")
+    assert modelops(project, *args, "--release-hold") == 0
     assert "lifts the hold" in capsys.readouterr().out
     manifest = load_manifest(project, "dev", "toy")
     assert manifest is not None and manifest.version == 2 and manifest.hold is None
+
+
+_CODEOWNERS = """\
+# comment
+*                          @acme/platform
+/environments/             @acme/envs
+environments/*/models/     @acme/manifests
+/environments/prod/        @acme/release
+*.md                       @acme/docs
+"""
+
+
+@pytest.mark.parametrize(
+    ("path", "owners"),
+    [
+        ("environments/prod/models/churn.yaml", ["@acme/release"]),  # the last match wins
+        ("environments/staging/models/churn.yaml", ["@acme/manifests"]),  # a `*` glob
+        ("environments/staging/environment.yaml", ["@acme/envs"]),
+        ("environments/prod/README.md", ["@acme/docs"]),  # a later, broader rule still wins
+        ("src/models/churn/__init__.py", ["@acme/platform"]),
+    ],
+)
+def test_codeowners_last_matching_line_wins(tmp_path: Path, path: str, owners: list[str]) -> None:
+    """CODEOWNERS is read with GitHub's rules: globs, anchors, and the last matching line wins."""
+    from modelops.promote import _codeowners
+
+    (tmp_path / ".github").mkdir()
+    (tmp_path / ".github" / "CODEOWNERS").write_text(_CODEOWNERS)
+    (tmp_path / "CODEOWNERS").write_text("* @ignored\n")  # .github/ is read first
+    assert _codeowners(Project(tmp_path), path) == owners
+
+
+def test_no_codeowners_file_means_no_owners(tmp_path: Path) -> None:
+    """Without a CODEOWNERS file the approvers come from environment.yaml alone."""
+    from modelops.promote import _codeowners
+
+    assert _codeowners(Project(tmp_path), "environments/prod/models/x.yaml") == []

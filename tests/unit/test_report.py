@@ -59,7 +59,8 @@ def results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_report_has_table_verdict_watermark_and_plots(results: Path) -> None:
-    """The report names the verdict, compares with the champion and links its PNGs."""
+    """The report names the verdict and compares with the champion; the PNGs are written
+    beside it but never linked (a relative image link is a broken image on GitHub)."""
     assert main(["report", "toy"]) == 0
     out = results / ".modelops" / "reports" / "toy"
     text = (out / "report.md").read_text()
@@ -67,8 +68,9 @@ def test_report_has_table_verdict_watermark_and_plots(results: Path) -> None:
     assert "| accuracy | 0.9000 | 0.9500 | -0.0500 ▼ | drop ≤ 0.0100 | ❌ fail |" in text
     assert "| log\\_loss | 0.3000 | 0.2000 | +0.1000 ▼ | — | — |" in text
     for png in ("confusion_matrix.png", "roc.png", "loss.png"):
-        assert f"]({png})" in text
+        assert f"]({png})" not in text and f"src={png}" not in text
         assert (out / png).read_bytes().startswith(b"\x89PNG")
+    assert "![" not in text and "<img" not in text
     assert "<code>c0ffee</code>" in text and "<code>abc123</code>" in text
     assert json.loads((out / "report.json").read_text())["failed_gates"] == ["accuracy max_drop"]
 
@@ -98,6 +100,7 @@ def test_hostile_values_are_escaped() -> None:
     train = {**TRAIN, "params": {"p": "</code><script>x</script>"}, "commit": "`a` | b"}
     text = render_markdown("toy", train, evaluation, None, None, [])
     assert "<img" not in text and "<script" not in text and "</code><" not in text
+    assert "&\\#" not in text  # an entity the HTML escaping wrote is not broken by a backslash
     table_rows = [line for line in text.splitlines() if "img" in line and line.startswith("|")]
     assert table_rows and all(line.count("|") - line.count("\\|") == 7 for line in table_rows)
     assert "\n| injected" not in text
@@ -155,3 +158,133 @@ def test_leakage_line_states_ids_duplicates_and_the_limit() -> None:
     (line,) = [ln for ln in data_section({"leakage": leakage}) if "leakage" in ln]
     assert "❌" in line and "2 test rows share an id" in line
     assert "30 repeat a training row" in line and "3.00%" in line and "limit 1.00%" in line
+
+
+HOSTILE_LABEL = "@acme/everyone see https://evil.example/x [c](http://e.example) www.evil.example"
+
+
+def test_mentions_and_links_cannot_be_injected() -> None:
+    """Labels, params, features and metric names from results cannot @mention or link."""
+    import re
+
+    from reportdata import classification_evaluation
+
+    evaluation = classification_evaluation([HOSTILE_LABEL, "b"])
+    evaluation["champion_note"] = HOSTILE_LABEL
+    evaluation["changes"] = {
+        "params": [{"param": HOSTILE_LABEL, "champion": HOSTILE_LABEL, "challenger": 1}],
+        "data": {
+            "rows": {"champion": 1, "challenger": 2},
+            "class_balance": {"champion": {HOSTILE_LABEL: {"fraction": 0.5}}, "challenger": {}},
+            "target_distribution": {},
+            "psi": [{"feature": HOSTILE_LABEL, "psi": 0.5}],
+        },
+    }
+    train = {**TRAIN, "params": {"owner": HOSTILE_LABEL}}
+    text = render_markdown("toy", train, evaluation, None, None, [])
+    assert text.count("everyone") >= 5  # the hostile text is shown, defused
+    assert not re.search(r"(?<![\w`])@[A-Za-z0-9]", text), "an @mention survived"
+    assert "://" not in text and "www." not in text, "an autolinkable URL survived"
+    assert "](" not in text.replace("\\](", "")
+
+
+def _github_html(markdown: str) -> str:
+    """The report as github.com renders it: cmark-gfm with GitHub's extensions (tables,
+    autolinks, strikethrough, tag filter), raw HTML kept as GitHub keeps it."""
+    import cmarkgfm
+    from cmarkgfm.cmark import Options
+
+    return str(
+        cmarkgfm.github_flavored_markdown_to_html(markdown, options=Options.CMARK_OPT_UNSAFE)
+    )
+
+
+def _table_shapes(page: str) -> list[set[int]]:
+    """For each rendered table, the set of cell counts of its rows (one count if none broke)."""
+    from html.parser import HTMLParser
+
+    class Tables(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.shapes: list[set[int]] = []
+            self.cells = 0
+
+        def handle_starttag(self, tag: str, attrs: object) -> None:
+            if tag == "table":
+                self.shapes.append(set())
+            elif tag == "tr":
+                self.cells = 0
+            elif tag in ("td", "th"):
+                self.cells += 1
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag == "tr":
+                self.shapes[-1].add(self.cells)
+
+    parser = Tables()
+    parser.feed(page)
+    return parser.shapes
+
+
+def test_hostile_values_render_on_github_as_plain_text() -> None:
+    """Rendered by GitHub's cmark-gfm, hostile labels, params and features give no link, no
+    image, no tag of their own and no extra table cell; the text itself is shown."""
+    from reportdata import classification_evaluation
+
+    hostile = HOSTILE_LABEL + " <img src=x onerror=alert(1)> | cell | **bold** `tick`"
+    evaluation = classification_evaluation([hostile, "b"], bootstrap=False)
+    evaluation["metrics"] = {**evaluation["metrics"], hostile: 0.5}
+    evaluation["changes"] = {
+        "params": [{"param": hostile, "champion": hostile, "challenger": 1}],
+        "data": {"rows": {}, "class_balance": {}, "psi": [{"feature": hostile, "psi": 0.3}]},
+    }
+    page = _github_html(render_markdown("toy", {**TRAIN, "commit": hostile}, evaluation, None,
+                                        None, []))  # fmt: skip
+    assert "<a " not in page and "<img" not in page and "<strong>bold" not in page
+    assert "<code>tick" not in page  # backticks stay text
+    assert "@\u2060acme/everyone" in page and "&lt;img src=x" in page
+    shapes = _table_shapes(page)
+    assert len(shapes) >= 6 and all(len(shape) == 1 for shape in shapes), shapes
+
+
+def test_100_classes_and_500_features_stay_under_the_comment_limit() -> None:
+    """A 100-class model whose champion trained on 500 features: the comment fits GitHub's
+    65,536 characters; long tables are cut to their top rows and say how many were left out."""
+    from reportdata import classification_evaluation
+
+    from modelops.report import COMMENT_LIMIT, MAX_CLASSES, MAX_FEATURES
+
+    classes = [f"class-{i:03d}-{'x' * 40}" for i in range(100)]
+    evaluation = classification_evaluation(
+        classes, task="multiclass_classification", n=3000, bootstrap=False
+    )
+    evaluation["changes"] = {
+        "params": [{"param": f"p{i}", "champion": i, "challenger": i + 1} for i in range(200)],
+        "data": {
+            "rows": {"champion": 1000, "challenger": 1200},
+            "class_balance": {
+                "champion": {c: {"fraction": 0.01} for c in classes},
+                "challenger": {c: {"fraction": 0.01} for c in classes},
+            },
+            "psi": [{"feature": f"feature_{i:03d}_{'y' * 40}", "psi": i / 500} for i in range(500)],
+        },
+    }
+    text = render_markdown("toy", TRAIN, evaluation, None, None, [])
+    assert len(text) < COMMENT_LIMIT
+    assert f"… {100 - MAX_CLASSES} more classes" in text
+    assert f"… {500 - MAX_FEATURES} more features" in text
+    assert "100 classes: the 12 cells that changed most" in text
+    assert "| <code>feature\\_499" in text  # the highest PSI is listed first
+
+
+def test_sections_are_dropped_last_first_to_fit() -> None:
+    """Past the size budget whole sections go, lowest priority first, and the report says so."""
+    from modelops.report import SIZE_BUDGET, fit_to_limit
+
+    big = ["x" * 1000] * 25
+    text = fit_to_limit(
+        [("Data tests", ["ok"]), ("A", big), ("B", big), ("C", big)], ["head"], ["tail"]
+    )
+    assert len(text) <= SIZE_BUDGET
+    assert "### A" in text and "### B" in text and "### C" not in text
+    assert "Left out to fit GitHub's comment limit: C" in text and text.endswith("tail")

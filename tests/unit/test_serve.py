@@ -130,7 +130,7 @@ def test_pickle_with_matching_digest_is_still_refused(
     assert "pickle" in capsys.readouterr().err
     assert not marker.exists()
     # status sees that the served bundle is not the one git pins.
-    assert modelops(project, "status", "--env", "dev") == 0
+    assert modelops(project, "status", "--env", "dev") == 3
     assert "live is v1, git wants v1" in capsys.readouterr().out
 
 

@@ -1,4 +1,5 @@
-"""`modelops train`: a reproducible MLflow run with a digest-pinned, pickle-free bundle."""
+"""`train_model` / `modelops train`: a reproducible MLflow run with a digest-pinned, pickle-free
+bundle. Behaviour is tested through the library function; exit codes through `main`."""
 
 from __future__ import annotations
 
@@ -10,16 +11,24 @@ from modelops.bundle import pickle_files
 from modelops.cli import main
 from modelops.fsutil import tree_digest
 from modelops.project import Project
+from modelops.train import TrainResult, train_model
 
 
 def _train_json(project: Project) -> dict:
     return json.loads((project.results_dir("toy") / "train.json").read_text())
 
 
+def _train(project: Project, **options: bool) -> dict:
+    """Train the toy model through the library, save its result as the CLI would, return it."""
+    trained = train_model(project, "toy", **options)
+    assert isinstance(trained, TrainResult) and trained.exit_code == 0
+    trained.save(project)
+    return trained.data
+
+
 def test_run_records_reproducibility_tags(toy_repo: Project) -> None:
     """The run carries data digest, commit, seed, hardware, versions and the params."""
-    assert main(["train", "toy"]) == 0
-    result = _train_json(toy_repo)
+    result = _train(toy_repo)
     run = registry.client(toy_repo).get_run(result["run_id"])
     tags = run.data.tags
     assert tags["modelops.data_sha256"] == result["data_sha256"]
@@ -37,8 +46,7 @@ def test_sha256_tag_is_the_bundle_tree_digest_and_no_pickle(
     toy_repo: Project, tmp_path: Path
 ) -> None:
     """The sha256 tag equals the digest of the uploaded bundle/, which holds no pickle."""
-    assert main(["train", "toy"]) == 0
-    result = _train_json(toy_repo)
+    result = _train(toy_repo)
     run = registry.client(toy_repo).get_run(result["run_id"])
     import mlflow.artifacts
 
@@ -57,8 +65,7 @@ def test_sha256_tag_is_the_bundle_tree_digest_and_no_pickle(
 
 def test_signature_and_input_example_are_logged(toy_repo: Project, tmp_path: Path) -> None:
     """An MLmodel with the input/output signature and an input example is logged."""
-    assert main(["train", "toy"]) == 0
-    run_id = _train_json(toy_repo)["run_id"]
+    run_id = _train(toy_repo)["run_id"]
     import mlflow.artifacts
     from mlflow.models import Model
 
@@ -79,10 +86,12 @@ def test_signature_and_input_example_are_logged(toy_repo: Project, tmp_path: Pat
 
 
 def test_same_job_is_not_retrained_unless_forced(toy_repo: Project, capsys) -> None:
-    """A second train of the same commit, data and params reuses the run; --force retrains."""
-    assert main(["train", "toy"]) == 0
-    first = _train_json(toy_repo)["run_id"]
-    assert main(["train", "toy"]) == 0
+    """A second train of the same commit, data and params reuses the run; force retrains."""
+    first = _train(toy_repo)["run_id"]
+    again = train_model(toy_repo, "toy")
+    assert again.reused and again.run_id == first
+    assert "up to date" in again.summary[0]
+    assert main(["train", "toy"]) == 0  # the CLI says so too, and keeps the result
     assert "up to date" in capsys.readouterr().out
     assert _train_json(toy_repo)["run_id"] == first
     assert main(["train", "toy", "--force"]) == 0
@@ -97,10 +106,8 @@ def test_per_step_metrics_reach_mlflow(toy_repo: Project) -> None:
             "params: {bias: 0.6}", "params: {bias: 0.6, losses: [0.9, 0.5, 0.2]}"
         )
     )
-    assert main(["train", "toy"]) == 0
-    history = registry.client(toy_repo).get_metric_history(
-        _train_json(toy_repo)["run_id"], "train_loss"
-    )
+    run_id = train_model(toy_repo, "toy").run_id
+    history = registry.client(toy_repo).get_metric_history(run_id, "train_loss")
     assert [(m.step, m.value) for m in history] == [(0, 0.9), (1, 0.5), (2, 0.2)]
 
 
@@ -123,8 +130,7 @@ def test_test_metrics_and_curves_are_recorded_at_training(toy_repo: Project) -> 
             "params: {bias: 0.6}", "params: {bias: 0.6, losses: [0.9, 0.5, 0.2]}"
         )
     )
-    assert main(["train", "toy"]) == 0
-    result = _train_json(toy_repo)
+    result = _train(toy_repo)
     logged = registry.client(toy_repo).get_run(result["run_id"]).data.metrics
     assert set(result["test_metrics"]) == {"accuracy", "roc_auc"}
     assert {k: logged[f"test_{k}"] for k in result["test_metrics"]} == result["test_metrics"]
@@ -133,8 +139,7 @@ def test_test_metrics_and_curves_are_recorded_at_training(toy_repo: Project) -> 
 
 def test_mlflow_source_tags_name_the_project_commit(toy_repo: Project) -> None:
     """mlflow.source.git.commit is the project's commit, not the toolkit checkout's."""
-    assert main(["train", "toy"]) == 0
-    result = _train_json(toy_repo)
+    result = _train(toy_repo)
     run = registry.client(toy_repo).get_run(result["run_id"])
     assert run.data.tags["mlflow.source.git.commit"] == toy_repo.git_commit()
     assert run.data.tags["mlflow.source.name"] == "modelops train"

@@ -83,8 +83,10 @@ def test_all_problems_in_all_files_are_listed(toy: Path, capsys) -> None:
     assert "pipelines/other.yaml:3: malformed YAML" in err
     assert "field 'data.target'" in err and "field 'drift.features[0]'" in err
     assert "environments/dev/environment.yaml: unknown environment 'dev'" in err
-    assert "environments/dev/models/toy.yaml: field" in err
-    assert "5 problem(s) in 4 file(s)" in err
+    manifest = "environments/dev/models/toy.yaml: field"
+    assert f"{manifest} 'sha256': required field is missing" in err
+    assert f"{manifest} 'version': 0 is less than the minimum of 1" in err
+    assert "13 problem(s) in 4 file(s)" in err
 
 
 def test_named_models_only(toy: Path, capsys) -> None:
@@ -96,78 +98,60 @@ def test_named_models_only(toy: Path, capsys) -> None:
     assert "unknown model 'nosuch'" in capsys.readouterr().err
 
 
-def test_validate_runs_no_team_code(toy: Path, capsys) -> None:
-    """Cross-references are read from source: a package with import side effects is not run."""
+def test_an_error_raised_by_team_code_names_the_field(toy: Path, capsys) -> None:
+    """A model package that raises on import is reported against train.entrypoint, exit 2."""
     init = toy / "src" / "models" / "toy" / "__init__.py"
-    init.write_text(
-        "from pathlib import Path\nPath('ran.txt').write_text('x')\n"
-        "raise RuntimeError('team code ran')\n" + init.read_text()
+    init.write_text("raise RuntimeError('broken at import')\n" + init.read_text())
+    code, err = _validate(capsys)
+    assert code == 2
+    assert "field 'train.entrypoint': importing 'models.toy' failed: RuntimeError" in err
+
+
+def test_imports_only_the_models_it_checks(toy: Path) -> None:
+    """`validate toy` imports toy's package and schema, not another model's package."""
+    other = toy / "src" / "models" / "other"
+    other.mkdir()
+    (other / "__init__.py").write_text("raise RuntimeError('other was imported')\n")
+    (toy / "pipelines" / "other.yaml").write_text(
+        TOY_SPEC.replace("name: toy", "name: other").replace(
+            "entrypoint: models.toy", "entrypoint: models.other"
+        )
     )
-    assert main(["validate"]) == 0
-    assert not (toy / "ran.txt").exists()
-    assert "models.toy" not in sys.modules
-    capsys.readouterr()
-    code, err = _validate_import(capsys)
-    assert code == 2 and "RuntimeError: team code ran" in err
-    assert (toy / "ran.txt").exists()
-
-
-def test_validate_loads_neither_pandera_nor_pandas(toy: Path) -> None:
-    """The default check imports no heavy library, so it starts in a fraction of a second."""
     code = (
-        "import sys; from modelops.cli import main; rc = main(['validate']); "
-        "heavy = [m for m in ('pandera', 'pandas', 'jsonschema', 'models') if m in sys.modules]; "
-        "print(rc, heavy)"
+        "import sys; from modelops.cli import main; rc = main(['validate', 'toy']); "
+        "print(rc, sorted(m for m in sys.modules if m.startswith('models.')))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=toy, capture_output=True, text=True)
-    assert out.stdout.splitlines()[-1] == "0 []", out.stderr
+    assert out.stdout.splitlines()[-1] == "0 ['models.toy', 'models.toy.schema']", out.stderr
 
 
-def test_re_exports_are_followed(toy: Path, capsys) -> None:
-    """A schema and functions re-exported from another module count; a dangling one does not."""
-    pkg = toy / "src" / "models" / "toy"
-    (pkg / "impl.py").write_text((pkg / "__init__.py").read_text())
-    (pkg / "__init__.py").write_text("from .impl import train, predict, save\nfrom . import impl\n")
-    (pkg / "cols.py").write_text("TARGET = 'y'\nNAMES = tuple(f'{c}' for c in 'x')\n")
-    (pkg / "base.py").write_text(
-        "import pandera.pandas as pa\nfrom models.toy import cols\n"
-        "SCHEMA = pa.DataFrameSchema({**{n: pa.Column(float) for n in cols.NAMES},"
-        " cols.TARGET: pa.Column(int)})\n"
-    )
-    (pkg / "schema.py").write_text("from models.toy.base import SCHEMA as SCHEMA\n")
-    code, err = _validate(capsys)
-    assert code == 2 and "lacks load" in err and "data.target" not in err
-    (pkg / "__init__.py").write_text("from .impl import train, predict, save, load\n")
-    assert main(["validate"]) == 0
-    (pkg / "cols.py").write_text("TARGET = 'label'\nNAMES = ('x',)\n")
-    code, err = _validate(capsys)
-    assert code == 2 and "column 'y' is not in the schema" in err
-
-
-def test_unreadable_columns_are_named_and_checked_with_import(toy: Path, capsys) -> None:
-    """Columns built by a call are not guessed: a note says so, and --import checks them."""
+def test_columns_of_a_schema_built_by_a_call_are_checked(toy: Path, capsys) -> None:
+    """A schema whose columns a function builds is imported and its columns checked."""
     (toy / "src" / "models" / "toy" / "schema.py").write_text(
         "import pandera.pandas as pa\n"
         "def _columns():\n    return {'x': pa.Column(float), 'label': pa.Column(int)}\n"
         "SCHEMA = pa.DataFrameSchema(_columns())\n"
     )
-    assert main(["validate"]) == 0
-    out = capsys.readouterr().out
-    assert "note: not checked without --import: pipelines/toy.yaml: data.schema" in out
-    code, err = _validate_import(capsys)
+    code, err = _validate(capsys)
     assert code == 2 and "column 'y' is not in the schema" in err
 
 
 def test_syntax_error_in_team_code_names_the_field(toy: Path, capsys) -> None:
-    """A model package that does not parse is reported against the spec field, with its line."""
+    """A model package that does not parse is reported against the spec field."""
     (toy / "src" / "models" / "toy" / "__init__.py").write_text("def train(:\n")
     code, err = _validate(capsys)
     assert code == 2
-    assert "field 'train.entrypoint'" in err and "__init__.py line 1: SyntaxError" in err
+    assert "field 'train.entrypoint': importing 'models.toy' failed: SyntaxError" in err
+
+
+def test_import_flag_is_accepted_and_changes_nothing(toy: Path, capsys) -> None:
+    """`--import` is a deprecated no-op: the same checks run with and without it."""
+    (toy / "pipelines" / "toy.yaml").write_text(TOY_SPEC.replace("target: y", "target: label"))
+    assert _validate(capsys) == _validate_import(capsys)
 
 
 def test_a_schema_that_is_a_function_is_refused(toy: Path, capsys) -> None:
-    """`data.schema` naming a function (not a DataFrameSchema) is refused without importing it."""
+    """`data.schema` naming a function (not a DataFrameSchema) is refused."""
     (toy / "src" / "models" / "toy" / "schema.py").write_text("def SCHEMA():\n    pass\n")
     code, err = _validate(capsys)
     assert code == 2 and "is a function, not a pandera DataFrameSchema" in err

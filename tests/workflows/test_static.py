@@ -171,6 +171,8 @@ def test_oidc_is_granted_only_where_a_role_is_assumed() -> None:
                 continue
             uses = [str(s.get("uses", "")) for s in job.get("steps", [])]
             assumes = any(u.startswith("aws-actions/configure-aws-credentials@") for u in uses)
+            # Provenance attestations are signed with a certificate bound to the job's OIDC token.
+            assumes |= any(u.startswith("actions/attest-build-provenance@") for u in uses)
             calls_gpu = job.get("uses") in (
                 "./.github/workflows/reusable-gpu-train.yml",
                 "./.github/workflows/reusable-train-many.yml",

@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelops.bundle import import_skops_io
 from modelops.errors import InputError
 from models.churn.columns import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES, TARGET
 
@@ -120,13 +119,16 @@ def predict(model: Pipeline, data: pd.DataFrame) -> pd.DataFrame:
 
 def save(model: Pipeline, directory: Path) -> None:
     """Write the fitted pipeline as skops (no pickle) into `directory`."""
+    import skops.io
+
     directory.mkdir(parents=True, exist_ok=True)
-    import_skops_io().dump(model, directory / MODEL_FILE)
+    skops.io.dump(model, directory / MODEL_FILE)
 
 
 def load(directory: Path) -> Pipeline:
     """Read what `save` wrote; refuse a file that names any type not in TRUSTED_TYPES."""
-    skops_io = import_skops_io()  # skops.io without torch: 2 s less per load
+    import skops.io as skops_io
+
     path = directory / MODEL_FILE
     if not path.is_file():
         raise InputError(

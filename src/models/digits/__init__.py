@@ -34,6 +34,9 @@ WEIGHTS_FILE = "weights.safetensors"
 CONFIG_FILE = "config.json"
 FORMAT = "modelops-digits-mlp/1"
 CHECKPOINTS_KEPT = 2
+# Bounds checked before any tensor is allocated (params at training, config.json at load).
+MAX_HIDDEN = 4096
+MAX_CLASSES = 1000
 
 DEFAULTS: dict[str, Any] = {
     "hidden": 128,
@@ -84,6 +87,8 @@ def _params(params: dict[str, Any]) -> dict[str, Any]:
             raise InputError(
                 f"must be a positive integer, got {merged[name]!r}", field=f"train.params.{name}"
             )
+    if merged["hidden"] > MAX_HIDDEN:
+        raise InputError(f"must be at most {MAX_HIDDEN}", field="train.params.hidden")
     if not 0.0 <= float(merged["val_fraction"]) < 0.5:
         raise InputError("must be in [0, 0.5)", field="train.params.val_fraction")
     return merged
@@ -389,6 +394,35 @@ def save(model: DigitsModel, directory: Path) -> None:
     atomic_write_json(directory / CONFIG_FILE, model.config)
 
 
+def _expected_shapes(config: dict[str, Any], config_path: Path) -> dict[str, tuple[int, ...]]:
+    """The tensor shapes config.json implies, refusing sizes no digits model has."""
+    features, classes, hidden = config.get("features"), config.get("classes"), config.get("hidden")
+    if not isinstance(features, list) or list(features) != list(FEATURES):
+        raise InputError(
+            "features differ from the digits pixels", file=config_path, field="features"
+        )
+    if not isinstance(classes, list) or not 2 <= len(classes) <= MAX_CLASSES:
+        raise InputError(
+            f"classes must be a list of 2 to {MAX_CLASSES}", file=config_path, field="classes"
+        )
+    if isinstance(hidden, bool) or not isinstance(hidden, int) or not 1 <= hidden <= MAX_HIDDEN:
+        raise InputError(
+            f"hidden must be an integer from 1 to {MAX_HIDDEN}, got {hidden!r}",
+            file=config_path,
+            field="hidden",
+            hint="refusing to allocate a network of that size",
+        )
+    n_in, n_out = len(features), len(classes)
+    return {
+        "0.weight": (hidden, n_in),
+        "0.bias": (hidden,),
+        "2.weight": (hidden, hidden),
+        "2.bias": (hidden,),
+        "4.weight": (n_out, hidden),
+        "4.bias": (n_out,),
+    }
+
+
 def load(directory: Path) -> DigitsModel:
     """Read what `save` wrote; anything but safetensors + the expected JSON is refused."""
     from safetensors import SafetensorError
@@ -406,6 +440,7 @@ def load(directory: Path) -> DigitsModel:
         raise InputError(
             f"model config is not in the {FORMAT} format", file=config_path, field="format"
         )
+    shapes = _expected_shapes(config, config_path)
     try:
         weights = from_bytes(blob)
     except (SafetensorError, ValueError) as exc:
@@ -414,6 +449,12 @@ def load(directory: Path) -> DigitsModel:
             file=weights_path,
             hint="digits models are saved as safetensors; pickles are never loaded",
         ) from None
+    found = {name: tuple(tensor.shape) for name, tensor in weights.items()}
+    if found != shapes:
+        raise InputError(
+            f"weights do not fit the configured network (expected {shapes}, found {found})",
+            file=weights_path,
+        )
     net = _network(len(config["features"]), int(config["hidden"]), len(config["classes"]))
     try:
         net.load_state_dict(weights, strict=True)
