@@ -18,7 +18,6 @@ so a test can also check that a deliberately broken copy fails it.
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 from collections.abc import Iterator
@@ -83,7 +82,10 @@ def default_ref(event: str, trigger: Any) -> str:
     """The ref a run of `event` has (GITHUB_REF), for the OIDC claim."""
     if event == "push":
         if isinstance(trigger, dict) and trigger.get("tags"):
-            return "refs/tags/v1.2.3"
+            # A tag the trigger admits: its first pattern with the wildcards filled in.
+            return "refs/tags/" + str(trigger["tags"][0]).replace("*", "2026.11.29", 1).replace(
+                "*", ""
+            )
         return "refs/heads/main"
     if event == "merge_group":
         return "refs/heads/gh-readonly-queue/main/pr-7-0123456789abcdef0123456789abcdef01234567"
@@ -537,7 +539,7 @@ def _automated(env: dict[str, Any], command: str) -> bool:
     try:
         if value is not None:
             os.environ["MODELOPS_AUTOMATION"] = str(value)
-        return is_automated(argparse.Namespace(automated="--automated" in command))
+        return is_automated("--automated" in command)
     finally:
         os.environ.pop("MODELOPS_AUTOMATION", None)
         if saved is not None:

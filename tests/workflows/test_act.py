@@ -353,14 +353,14 @@ def test_promote_workflow_opens_the_pr_with_the_app_token_and_supersedes_older_o
 def test_release_refuses_a_tag_off_main_and_deploys_one_on_main(
     prod_fork: tuple[Path, Path], standins: Standins
 ) -> None:
-    """release.yml: a v* tag on a side branch is refused before any deploy; one on main deploys."""
+    """release.yml: a prod-* tag off main is refused before any deploy; one on main deploys."""
     fork, state = prod_fork
     main_sha = git(fork, "rev-parse", "HEAD")
     git(fork, "switch", "-q", "-c", "hotfix")
     (fork / "docs" / "hotfix.md").write_text("a change never reviewed on main\n", "utf-8")
     git(fork, "add", "docs/hotfix.md")
     git(fork, "commit", "-qm", "hotfix")
-    git(fork, "tag", "v9.9.9")
+    git(fork, "tag", "prod-hotfix")
     side = git(fork, "rev-parse", "HEAD")
     live = state / "serving" / "prod" / "live.json"
 
@@ -369,7 +369,7 @@ def test_release_refuses_a_tag_off_main_and_deploys_one_on_main(
         standins,
         "push",
         "release.yml",
-        push_payload(main_sha, side, "refs/tags/v9.9.9"),
+        push_payload(main_sha, side, "refs/tags/prod-hotfix"),
         state,
     )
     back_to_main(fork)
@@ -379,14 +379,14 @@ def test_release_refuses_a_tag_off_main_and_deploys_one_on_main(
     log = (fork.parent / "act-release.yml.log").read_text("utf-8")
     assert "is not on main" in log
 
-    git(fork, "tag", "v1.0.0", main_sha)
-    git(fork, "checkout", "-q", "v1.0.0")
+    git(fork, "tag", "prod-2026.11.29", main_sha)
+    git(fork, "checkout", "-q", "prod-2026.11.29")
     jobs = act(
         fork,
         standins,
         "push",
         "release.yml",
-        push_payload(main_sha, main_sha, "refs/tags/v1.0.0"),
+        push_payload(main_sha, main_sha, "refs/tags/prod-2026.11.29"),
         state,
     )
     back_to_main(fork)

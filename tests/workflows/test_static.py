@@ -218,3 +218,24 @@ def test_report_comment_never_publishes_images() -> None:
     assert "cml comment create" in report
     assert "--publish=false" in report
     assert "--watermark-title" in report and "--update" in report
+
+
+def _tag_patterns(path: Path) -> list[str]:
+    on = load(path).get(True) or {}  # PyYAML reads the key `on` as True
+    push = on.get("push") if isinstance(on, dict) else None
+    return [str(t) for t in (push or {}).get("tags", [])] if isinstance(push, dict) else []
+
+
+def test_prod_deploys_on_prod_tags_never_on_toolkit_tags() -> None:
+    """Only release.yml starts on a tag, `prod-*`; the toolkit's v1 / v1.2.3 match none of it."""
+    from fnmatch import fnmatchcase  # GitHub's `*` stops at `/`; these tag names have none
+
+    started_by_tags = {p.name: _tag_patterns(p) for p in WORKFLOWS if _tag_patterns(p)}
+    assert started_by_tags == {"release.yml": ["prod-*"]}
+    patterns = started_by_tags["release.yml"]
+    assert any(fnmatchcase("prod-2026.11.29", p) for p in patterns)
+    for toolkit_tag in ("v1", "v1.2.3", "v10.0.0-rc.1"):
+        assert not any(fnmatchcase(toolkit_tag, p) for p in patterns), toolkit_tag
+    credentials = yaml.safe_load((REPO / ".github" / "credentials.yml").read_text("utf-8"))
+    prod = credentials["environments"]["prod"]
+    assert prod["deployment-branches"] == patterns, "the prod environment admits the same tags"
