@@ -261,8 +261,10 @@ def with_origin(fork: Path) -> Path:
 
 def only_churn(fork: Path) -> None:
     """The fork keeps one example model (the torch one would train for minutes under act)."""
-    git(fork, "rm", "-q", "pipelines/digits.yaml")
-    git(fork, "commit", "-qm", "this team trains churn only")
+    others = sorted(p.name for p in (fork / "pipelines").glob("*.yaml") if p.name != "churn.yaml")
+    if others:
+        git(fork, "rm", "-q", *(f"pipelines/{name}" for name in others))
+        git(fork, "commit", "-qm", "this team trains churn only")
 
 
 def push_payload(before: str, after: str, ref: str = "refs/heads/main") -> dict[str, Any]:
