@@ -13,6 +13,11 @@ A change to the toolkit itself (`src/modelops/`, `pyproject.toml`) or to the
 shared model package (files directly in `src/models/`) touches every model:
 all of them may train differently afterwards.
 
+With `--since-registered` (main.yml) each model is compared with the commit of
+its newest registered version instead of `--base`: a push whose run was
+cancelled while pending (GitHub keeps one pending run per concurrency group)
+is trained by the next run, and a model never registered always trains.
+
 Stdout carries only the JSON matrix, so a workflow can capture it; the reasons
 go to stderr and to the job summary. Loads no heavy library and no MLflow.
 Every spec is loaded and validated (a data path or glob may point anywhere).
@@ -60,6 +65,8 @@ class Touched:
             "spot": compute.spot,
             "on-demand-fallback": compute.on_demand_fallback,
             "max-minutes": compute.max_minutes,
+            # 0: no cost cap (a matrix value must have one type for the workflow input).
+            "max-cost-usd": compute.max_cost_usd or 0,
         }
 
 
@@ -136,6 +143,73 @@ def touched_models(project: Project, files: list[str] | None) -> list[Touched]:
     return touched
 
 
+def _registered_commit(project: Project, model: str) -> str | None:
+    """The commit the newest registered version of `model` was trained at, if git knows it."""
+    from modelops import registry
+
+    latest = registry.latest_version(project, model)
+    if latest is None:
+        return None
+    commit = latest.commit.removesuffix("+dirty")
+    if not re.fullmatch(r"[0-9a-f]{7,40}", commit):
+        return None
+    known = project.git("rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}", check=False)
+    return commit if known else None
+
+
+def touched_since_registered(project: Project, head: str) -> tuple[list[Touched], dict[str, str]]:
+    """Models changed since the commit of their newest registered version (all, if never).
+
+    Returns the touched models and, per model, the base it was compared with
+    ("" when it has no registered version git knows).
+    """
+    bases: dict[str, str] = {}
+    by_base: dict[str, list[str]] = {}
+    for model in list_models(project):
+        base = _registered_commit(project, model) or ""
+        bases[model] = base
+        by_base.setdefault(base, []).append(model)
+    touched: list[Touched] = []
+    for base, models in by_base.items():
+        if not base:
+            touched += [
+                Touched(m, "no registered version: trains", load_pipeline(project, m))
+                for m in models
+            ]
+            continue
+        files = changed_files(project, base, head)
+        touched += [t for t in touched_models(project, files) if t.model in models]
+    return sorted(touched, key=lambda t: t.model), bases
+
+
+MATRIX_LIMIT = 256  # GitHub runs at most 256 jobs from one matrix
+
+
+def chunks(
+    touched: list[Touched], *, gpu_runners: bool, size: int = MATRIX_LIMIT
+) -> dict[str, Any]:
+    """The touched models in chunks of at most `size`: the matrix of the caller job.
+
+    Each chunk row carries its own `all`, `cpu` and `gpu` matrices (each within
+    GitHub's limit of 256 jobs per matrix) and `any-cpu`/`any-gpu` flags; the
+    workflows call reusable-train-many.yml once per chunk, which fans out again.
+    """
+    rows = []
+    for index in range(0, len(touched), size):
+        part = split_matrices(touched[index : index + size], gpu_runners=gpu_runners)
+        rows.append(
+            {
+                "chunk": index // size + 1,
+                "all": part["matrix"],
+                "cpu": part["cpu-matrix"],
+                "gpu": part["gpu-matrix"],
+                "any-cpu": bool(part["cpu-matrix"]["include"]),
+                "any-gpu": bool(part["gpu-matrix"]["include"]),
+            }
+        )
+    return {"include": rows}
+
+
 def split_matrices(touched: list[Touched], *, gpu_runners: bool) -> dict[str, dict[str, Any]]:
     """`matrix` (every touched model), and the `cpu`/`gpu` matrices the workflow runs.
 
@@ -152,11 +226,12 @@ def split_matrices(touched: list[Touched], *, gpu_runners: bool) -> dict[str, di
     }
 
 
-def _write_github_output(matrices: dict[str, dict[str, Any]]) -> None:
+def _write_github_output(matrices: dict[str, dict[str, Any]], chunked: dict[str, Any]) -> None:
     output = os.environ.get("GITHUB_OUTPUT")
     if not output:
         return
     with Path(output).open("a", encoding="utf-8") as fh:
+        fh.write(f"chunks={json.dumps(chunked, separators=(',', ':'))}\n")
         for name, matrix in matrices.items():
             fh.write(f"{name}={json.dumps(matrix, separators=(',', ':'))}\n")
             # `any`, `any-cpu`, `any-gpu`: a job's `if:` cannot test an empty matrix itself.
@@ -188,18 +263,35 @@ class ChangedResult(CommandResult):
 
 
 def changed_models(
-    project: Project, base: str, head: str = "HEAD", *, gpu_runners: bool = False
+    project: Project,
+    base: str | None = None,
+    head: str = "HEAD",
+    *,
+    gpu_runners: bool = False,
+    since_registered: bool = False,
 ) -> ChangedResult:
     """The models touched between `base` and `head`, as GitHub Actions matrices.
 
-    In Actions the matrices are also set as step outputs and listed in the step summary.
-    `gpu_runners`: models whose spec asks for a GPU go to the gpu matrix.
+    In Actions the matrices (and `chunks`, see `chunks`) are also set as step outputs
+    and listed in the step summary. `gpu_runners`: models whose spec asks for a GPU go
+    to the gpu matrix. `since_registered`: compare each model with the commit of its
+    newest registered version instead of `base` (then `base` is not needed).
     """
-    files = changed_files(project, base, head)
-    touched = touched_models(project, files)
+    bases: dict[str, str] | None = None
+    files: list[str] | None
+    if since_registered:
+        files = None
+        touched, bases = touched_since_registered(project, head)
+    elif not base:
+        raise InputError("give --base COMMIT or --since-registered", field="--base")
+    else:
+        files = changed_files(project, base, head)
+        touched = touched_models(project, files)
+    base = base or ""
     matrices = split_matrices(touched, gpu_runners=gpu_runners)
+    chunked = chunks(touched, gpu_runners=gpu_runners)
     matrix = matrices["matrix"]
-    _write_github_output(matrices)
+    _write_github_output(matrices, chunked)
     _write_step_summary(touched, base, head)
     notes = [f"{t.model}: touched by {t.reason}" for t in touched] or ["no model touched"]
     return ChangedResult(
@@ -210,7 +302,9 @@ def changed_models(
             "head": head,
             "files": files,
             **matrices,
+            "chunks": chunked,
             "reasons": {t.model: t.reason for t in touched},
+            **({"registered_bases": bases} if bases is not None else {}),
         },
         summary=[json.dumps(matrix, separators=(",", ":"))],
         notes=notes,

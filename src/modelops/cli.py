@@ -176,7 +176,13 @@ def _data_test(project: Project | None, a: argparse.Namespace) -> CommandResult:
 def _train(project: Project | None, a: argparse.Namespace) -> CommandResult:
     from modelops.train import train_model
 
-    return train_model(_project(project), a.model, resume=a.resume, force=a.force)
+    return train_model(
+        _project(project),
+        a.model,
+        resume=a.resume,
+        force=a.force,
+        checkpoint_store=a.checkpoint_store,
+    )
 
 
 def _evaluate(project: Project | None, a: argparse.Namespace) -> CommandResult:
@@ -200,7 +206,13 @@ def _register(project: Project | None, a: argparse.Namespace) -> CommandResult:
 def _changed(project: Project | None, a: argparse.Namespace) -> CommandResult:
     from modelops.changes import changed_models
 
-    return changed_models(_project(project), a.base, a.head, gpu_runners=a.gpu_runners == "true")
+    return changed_models(
+        _project(project),
+        a.base,
+        a.head,
+        gpu_runners=a.gpu_runners == "true",
+        since_registered=a.since_registered,
+    )
 
 
 def _promote(project: Project | None, a: argparse.Namespace) -> CommandResult:
@@ -340,24 +352,6 @@ def _runners_janitor(project: Project | None, a: argparse.Namespace) -> CommandR
     )
 
 
-def _runners_cml(project: Project | None, a: argparse.Namespace) -> CommandResult:
-    from modelops.runners.commands import cml_launch_command
-
-    return cml_launch_command(
-        _run_context(a),
-        _compute_request(a),
-        aws_region=a.aws_region,
-        label=a.label,
-        cloud_gpu=a.cloud_gpu,
-        idle_timeout_s=a.idle_timeout,
-        hdd_size_gb=a.cloud_hdd_size,
-        cml=a.cml,
-        run=a.run,
-        prices=a.prices,
-        project_root=a.project,
-    )
-
-
 def _runners_cost(project: Project | None, a: argparse.Namespace) -> CommandResult:
     from modelops.runners.commands import runner_cost
 
@@ -470,6 +464,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="resume from the last checkpoint of an interrupted run (torch models)",
     )
     p.add_argument(
+        "--checkpoint-store",
+        default=os.environ.get("MODELOPS_CHECKPOINT_STORE") or None,
+        metavar="URI",
+        help="keep checkpoints in s3://bucket/prefix (or an absolute folder) of this run "
+        "alone: pulled with --resume, pushed while training (also MODELOPS_CHECKPOINT_STORE)",
+    )
+    p.add_argument(
         "--force",
         action="store_true",
         help="train even when train.json already holds a run of the same commit, data, "
@@ -505,7 +506,13 @@ def build_parser() -> argparse.ArgumentParser:
         _changed,
         "print the models a change touches, as a JSON matrix for GitHub Actions",
     )
-    p.add_argument("--base", required=True, help="base commit (e.g. the PR base SHA)")
+    p.add_argument("--base", help="base commit (e.g. the PR base SHA)")
+    p.add_argument(
+        "--since-registered",
+        action="store_true",
+        help="instead of --base: per model, the commit of its newest registered version "
+        "(a model never registered is touched)",
+    )
     p.add_argument("--head", default="HEAD", help="head commit (default: HEAD)")
     p.add_argument(
         "--gpu-runners",
@@ -680,7 +687,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "runners",
-        help="ephemeral GPU runners: start, stop, janitor, cml-command, cost",
+        help="ephemeral GPU runners: start, stop, janitor, cost",
         description="Ephemeral GPU runners: one instance per job, always shut down. Flags "
         "match the inputs of actions/gpu-runner; defaults come from the GITHUB_* variables; "
         "secrets only from the environment (GITHUB_TOKEN), never from flags.",
@@ -762,26 +769,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--boot-grace-minutes", type=float, default=10.0, help="leave younger instances alone"
     )
     p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
-
-    p = rsub.add_parser(
-        "cml-command",
-        help="print (or run) the `cml runner launch` command for the CML provider",
-        description="Build the argv of `cml runner launch` from the spec and options, with "
-        "the same tags and on-host hard limit as the EC2 path. Prints it as JSON; --run "
-        "executes it without a shell (CML reads the token from REPO_TOKEN, set from "
-        "GITHUB_TOKEN).",
-    )
-    p.set_defaults(handler=_runners_cml, needs_project=False)
-    _context_args(p)
-    _region_arg(p)
-    _compute_args(p)
-    p.add_argument("--label", help="runner label (default: a unique modelops-… label)")
-    p.add_argument("--cloud-gpu", help="CML's GPU kind: nogpu, k80, v100, tesla")
-    p.add_argument("--idle-timeout", type=int, default=300, help="seconds (default 300)")
-    p.add_argument("--cloud-hdd-size", type=int, help="disk size in GB")
-    p.add_argument("--cml", default="cml", help="the cml executable (default: cml)")
-    p.add_argument("--run", action="store_true", help="execute the command")
-    p.add_argument("--prices", type=Path, help="price table (default: $MODELOPS_GPU_PRICES)")
 
     p = rsub.add_parser(
         "cost",

@@ -16,13 +16,15 @@ from git costs registry requests. `--verify` re-hashes every stored bundle inste
 
 from __future__ import annotations
 
+import re
+import subprocess
 import tempfile
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelops.errors import IntegrityError
+from modelops.errors import IntegrityError, PromotionError
 from modelops.lock import file_lock, lock_timeout, remote_lock
 from modelops.project import ENVIRONMENTS, Project
 from modelops.results import CommandResult
@@ -160,6 +162,51 @@ def _plan_lines(env: str, states: list[ModelState], *, done: bool) -> list[str]:
     return lines
 
 
+def _clean_commit(project: Project) -> str | None:
+    commit = project.git_commit()
+    return commit if re.fullmatch(r"[0-9a-f]{40}", commit) else None
+
+
+def older_than_live(
+    project: Project, live: dict[str, Any], states: list[ModelState], commit: str | None
+) -> list[str]:
+    """Models this checkout would change although live was deployed from a newer commit.
+
+    Re-running an old deploy or release run checks out an old commit: deploying
+    it would silently roll prod back. Only a manifest with a hold (a rollback,
+    `modelops rollback`) may go back; a `git revert` is a newer commit and passes.
+    """
+    if commit is None:
+        return []
+    problems = []
+    for s in states:
+        entry = live.get(s.model)
+        if s.action() == "none" or not isinstance(entry, dict):
+            continue
+        live_commit = str(entry.get("commit", ""))
+        if not re.fullmatch(r"[0-9a-f]{40}", live_commit) or live_commit == commit:
+            continue
+        if s.desired is not None and s.desired.hold:
+            continue
+        # Exit 0 only when both are known and this checkout is an ancestor of live's commit.
+        if _is_ancestor(project, commit, live_commit):
+            problems.append(
+                f"{s.model}: live v{entry.get('version')} was deployed from "
+                f"{live_commit[:12]}, newer than this checkout ({commit[:12]})"
+            )
+    return problems
+
+
+def _is_ancestor(project: Project, older: str, newer: str) -> bool:
+    proc = subprocess.run(
+        ["git", "merge-base", "--is-ancestor", older, newer],
+        cwd=project.root,
+        capture_output=True,
+        check=False,
+    )
+    return proc.returncode == 0
+
+
 def deploy(
     project: Project,
     env_name: str,
@@ -212,6 +259,15 @@ def deploy(
         # Read the state under the lock: a deploy that waited sees its predecessor's work.
         live, corrupt = _read_live(store, say)
         states = inspect(project, env, store, live, verify=verify)
+        commit = _clean_commit(project)
+        behind = older_than_live(project, live, states, commit)
+        if behind:
+            raise PromotionError(
+                f"refusing to deploy an older commit to '{env_name}': " + "; ".join(behind),
+                file=f"environments/{env_name}/models",
+                hint="deploy the newest commit of main; to go back on purpose use "
+                "`modelops rollback` (it places a hold), then deploy that commit",
+            )
         # Bundles re-hashed just now get a fresh stamp (a cache, not a change of the env).
         store.save_stamps()
         todo = [s for s in states if s.action() != "none"]
@@ -253,6 +309,8 @@ def deploy(
                         "version": m.version,
                         "sha256": m.sha256,
                         "deployed_at": _now(),
+                        # What a later deploy compares with, to refuse an older checkout.
+                        **({"commit": commit} if commit else {}),
                     }
                 )
             for s in todo:

@@ -2,7 +2,10 @@
 
 The reference is the spec's data file, accepted only if its sha256 equals the
 `data_sha256` recorded for the version (otherwise the comparison would be against
-data the model never saw). Per feature, the spec's `drift.test`:
+data the model never saw). When the checkout's file has changed since (new data
+merged but not yet in that environment), the file is read as it was at the
+manifest's `source_commit`, and accepted on the same digest check.
+Per feature, the spec's `drift.test`:
 
 - `psi` (population stability index): numeric features in deciles of the
   reference, categorical features by category frequency; drift when PSI > threshold;
@@ -24,6 +27,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -256,6 +262,26 @@ def render_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def reference_at_commit(
+    project: Project, data_path: str, commit: str, expected: str, dest: Path
+) -> Path | None:
+    """The data file as it was at `commit`, written under `dest`, if its sha256 is `expected`."""
+    commit = commit.removesuffix("+dirty")
+    if not re.fullmatch(r"[0-9a-f]{7,40}", commit) or data_path.startswith(("/", "..")):
+        return None
+    proc = subprocess.run(
+        ["git", "cat-file", "blob", f"{commit}:{data_path}"],
+        cwd=project.root,
+        capture_output=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        return None
+    path = dest / Path(data_path).name
+    path.write_bytes(proc.stdout)
+    return path if sha256_file(path) == expected else None
+
+
 def check_drift(project: Project, model: str, env: str, source: Path) -> dict[str, Any]:
     spec = load_pipeline(project, model)
     if spec.drift is None:
@@ -280,35 +306,46 @@ def check_drift(project: Project, model: str, env: str, source: Path) -> dict[st
             hint="download the pinned object into the checkout first",
         )
     reference_path = spec.data_file(project)
-    if not reference_path.is_file():
-        raise InputError("training data not found", file=spec.path, field="data.path")
-    actual = sha256_file(reference_path)
     expected = manifest.raw["data_sha256"]
-    if actual != expected:
-        raise DataError(
-            f"the training data changed since v{manifest.version} was trained "
-            f"(sha256 {actual[:12]}, the version recorded {expected[:12]})",
-            file=project.relative(reference_path),
-            field="data_sha256",
-            hint=f"check out the data of commit {manifest.raw.get('source_commit', '?')[:12]} "
-            "to compare against the real reference, or retrain",
-        )
+    source_commit = str(manifest.raw.get("source_commit", ""))
+    label = project.relative(reference_path)
     features = list(spec.drift.features)
-    reference = _read(reference_path, features, "training data")
-    recent = _read(source, features, "input")
-    if len(recent) == 0:
-        raise DataError("input has no rows", file=source)
-    rows = compare(reference, recent, spec.drift)
-    drifted = sum(1 for r in rows if r["drifted"])
-    prediction = prediction_drift(
-        project, model, env, reference_path, source, spec.drift, entrypoint=spec.entrypoint
-    )
+    actual = sha256_file(reference_path) if reference_path.is_file() else None
+    with tempfile.TemporaryDirectory(prefix="modelops-drift-") as tmp:
+        if actual != expected:
+            # The checkout's file changed since: the reference is the file at source_commit.
+            pinned = reference_at_commit(
+                project, spec.data_path, source_commit, expected, Path(tmp)
+            )
+            if pinned is None:
+                if actual is None:
+                    raise InputError("training data not found", file=spec.path, field="data.path")
+                raise DataError(
+                    f"the training data changed since v{manifest.version} was trained "
+                    f"(sha256 {actual[:12]}, the version recorded {expected[:12]}), and "
+                    f"commit {source_commit[:12] or '?'} does not hold the recorded file",
+                    file=label,
+                    field="data_sha256",
+                    hint=f"fetch the history of commit {source_commit[:12] or '?'} "
+                    "(actions/checkout with fetch-depth: 0) or retrain",
+                )
+            reference_path, actual = pinned, expected
+            label = f"{label}@{source_commit.removesuffix('+dirty')[:12]}"
+        reference = _read(reference_path, features, "training data")
+        recent = _read(source, features, "input")
+        if len(recent) == 0:
+            raise DataError("input has no rows", file=source)
+        rows = compare(reference, recent, spec.drift)
+        drifted = sum(1 for r in rows if r["drifted"])
+        prediction = prediction_drift(
+            project, model, env, reference_path, source, spec.drift, entrypoint=spec.entrypoint
+        )
     return {
         "model": model,
         "env": env,
         "version": manifest.version,
         "test": spec.drift.test,
-        "reference": project.relative(reference_path),
+        "reference": label,
         "reference_sha256": actual,
         "reference_rows": len(reference),
         "input": str(source),

@@ -9,6 +9,7 @@ gates decide, and the result says so.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -139,7 +140,15 @@ def _score(
 def _champion(
     project: Project, spec: PipelineSpec, test: pd.DataFrame
 ) -> tuple[dict[str, Any] | None, pd.DataFrame | None, list[Any], str]:
-    """Score the prod champion on the same split, or say why there is none."""
+    """Score the prod champion on the same split, or say why there is none.
+
+    MODELOPS_SKIP_CHAMPION=<reason> skips the comparison and says so (a fork's
+    pull request cannot read the shared registry; issue 10).
+    """
+    skip = os.environ.get("MODELOPS_SKIP_CHAMPION", "").strip()
+    if skip:
+        reason = f"champion comparison skipped: {skip[:200]}; the absolute gates alone decide"
+        return None, None, [], reason
     manifest = load_manifest(project, "prod", spec.name)
     if manifest is None:
         return None, None, [], "no prod champion yet: the absolute gates alone decide"

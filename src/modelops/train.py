@@ -29,6 +29,8 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from modelops import __version__, bundle, registry
+from modelops.checkpoints import CheckpointStore
+from modelops.checkpoints import synced as checkpoints_synced
 from modelops.data.profile import training_profile
 from modelops.data.read import frame_digest, load_data
 from modelops.data.split import split
@@ -288,14 +290,23 @@ class TrainResult(CommandResult):
 
 
 def train_model(
-    project: Project, model: str, *, resume: bool = False, force: bool = False
+    project: Project,
+    model: str,
+    *,
+    resume: bool = False,
+    force: bool = False,
+    checkpoint_store: str | None = None,
 ) -> TrainResult:
     """Train MODEL as its spec says and log the run; skip when the same job already ran.
 
     `force` trains even then; `resume` continues from the checkpoints of an
     interrupted run of the same job (torch models) instead of starting afresh.
+    `checkpoint_store` (s3://bucket/prefix or an absolute folder) keeps this run's
+    checkpoints there: pulled on `resume`, pushed while training and at the end.
     """
     timer = _Timer()
+    if checkpoint_store:
+        CheckpointStore(checkpoint_store)  # a bad URI fails before anything is written
     spec = load_pipeline(project, model)
     module = load_model_module(project, spec.entrypoint, file=spec.path)
     with timer("load_data"):
@@ -371,7 +382,11 @@ def train_model(
                     TAG + "test_split_sha256": test_split_sha256,
                 },
             )
-        with timer("train"):
+        # Spot checkpoints of this run in the store (modelops.checkpoints), when asked.
+        with (
+            timer("train"),
+            checkpoints_synced(checkpoint_store, checkpoints, resume=resume),
+        ):
             model = module.train(train_df[[*features, spec.target]], dict(spec.params), context)
         hw = hardware()  # after training: torch is imported now if the model used it
         bundle_dir = project.state_dir / "bundles" / spec.name / run_id

@@ -142,6 +142,7 @@ def test_matrix_rows_carry_the_compute_of_the_spec(
         "spot": True,
         "on-demand-fallback": True,
         "max-minutes": 30,
+        "max-cost-usd": 0,
     }
 
 
@@ -180,6 +181,7 @@ def test_github_outputs_are_written(
     commit(repo)
     assert changed(capsys, base) == {"include": []}
     assert output.read_text().splitlines() == [
+        'chunks={"include":[]}',
         'matrix={"include":[]}',
         "any=false",
         'cpu-matrix={"include":[]}',
@@ -261,3 +263,83 @@ def test_an_unroutable_spec_fails_even_when_untouched(
     err = capsys.readouterr().err
     assert "pipelines/beta.yaml:3: malformed YAML" in err
     assert "Traceback" not in err
+
+
+def _register_at(root: Path, model: str, commit_sha: str) -> None:
+    """A registered version of `model` whose run was trained at `commit_sha` (embedded MLflow)."""
+    import mlflow
+
+    from modelops import registry
+    from modelops.project import Project
+
+    project = Project(root)
+    experiment = registry.ensure_experiment(project, model)
+    mlflow.set_tracking_uri(project.tracking_uri())
+    with mlflow.start_run(experiment_id=experiment) as run:
+        mlflow.set_tag("modelops.commit", commit_sha)
+    registry.register_run(project, model, run.info.run_id, tags={"modelops.commit": commit_sha})
+
+
+def test_since_registered_trains_what_changed_since_each_models_last_registration(
+    repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each model is diffed from its newest registered commit; never registered means touched."""
+    # mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI: restore it after this test.
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    start = git(repo, "rev-parse", "HEAD")
+    _register_at(repo, "alpha", start)
+    _register_at(repo, "beta", start)
+    assert models(changed_since(capsys)) == [], "nothing changed since both were registered"
+
+    # Two pushes; imagine the run of the first cancelled while pending: nothing registered.
+    write(repo, "data/alpha/rows.csv", "x\ny\n")
+    commit(repo, "alpha data")
+    write(repo, "docs/index.md", "more\n")
+    head = commit(repo, "docs")
+    assert models(changed_since(capsys)) == ["alpha"], "the cancelled push's change still trains"
+
+    _register_at(repo, "alpha", head)
+    assert models(changed_since(capsys)) == []
+    # A registered commit git does not know (history rewritten) retrains, as does a new model.
+    _register_at(repo, "beta", "0123456789abcdef0123456789abcdef01234567")
+    assert models(changed_since(capsys)) == ["beta"]
+
+
+def changed_since(capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
+    assert main(["changed", "--since-registered"]) == 0
+    matrix: dict[str, object] = json.loads(capsys.readouterr().out)
+    return matrix
+
+
+def test_changed_needs_a_base_or_since_registered(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Neither --base nor --since-registered: one clear error, exit 2."""
+    assert main(["changed"]) == 2
+    assert "--since-registered" in capsys.readouterr().err
+
+
+def test_more_models_than_a_matrix_holds_are_chunked(tmp_path: Path) -> None:
+    """Past GitHub's 256 jobs per matrix, models go in chunks, each within the limit."""
+    from modelops.changes import MATRIX_LIMIT, Touched, chunks
+    from modelops.project import Project
+    from modelops.spec import load_pipeline
+
+    root = tmp_path / "many"
+    specs = {"cpu": "{type: cpu}", "gpu": "{type: gpu, instance_types: [g5.xlarge]}"}
+    names = [f"m{i:03d}" for i in range(MATRIX_LIMIT + 44)]
+    for i, name in enumerate(names):
+        compute = specs["gpu" if i % 10 == 0 else "cpu"]
+        write(root, f"pipelines/{name}.yaml",
+              SPEC.format(name=name, data="data/x.csv", paths="[]", compute=compute))  # fmt: skip
+    project = Project(root)
+    touched = [Touched(n, "test", load_pipeline(project, n)) for n in names]
+
+    result = chunks(touched, gpu_runners=True)["include"]
+    assert [c["chunk"] for c in result] == [1, 2]
+    assert [len(c["all"]["include"]) for c in result] == [MATRIX_LIMIT, 44]
+    assert all(len(c[k]["include"]) <= MATRIX_LIMIT for c in result for k in ("cpu", "gpu"))
+    assert [r["model"] for c in result for r in c["all"]["include"]] == names
+    assert [c["any-gpu"] for c in result] == [True, True]
+    on_cpu = chunks(touched, gpu_runners=False)["include"]
+    assert not any(c["any-gpu"] for c in on_cpu), "no runners: every model trains on CPU"

@@ -232,6 +232,37 @@ def test_rollback_then_deploy_restores_the_earlier_version(
     assert registry.get_alias(project, "toy", "dev") == 1
 
 
+def test_an_older_checkout_is_refused_unless_it_is_a_rollback(
+    project: Project, tmp_path: Path, capsys
+) -> None:
+    """Re-running an old deploy (an older commit) never rolls back; a rollback (hold) may."""
+    # A real repository keeps the local state out of git, so its checkouts are clean.
+    (project.root / ".gitignore").write_text(".modelops/\n")
+    project.git("rm", "-r", "-q", "--cached", "--ignore-unmatch", ".modelops")
+    commit(project, "ignore the local state")
+    (v1, v2) = _promoted(project, tmp_path, versions=2)
+    old = project.git("rev-parse", "HEAD")
+    assert modelops(project, "promote", "toy", "--to", "dev", "--version", "2") == 0
+    commit(project, "dev v2")
+    new = project.git("rev-parse", "HEAD")
+    assert modelops(project, "deploy", "dev") == 0
+    assert _live(project)["toy"]["commit"] == new
+    capsys.readouterr()
+
+    project.git("checkout", "-q", old)  # what a re-run of the first deploy run checks out
+    assert modelops(project, "deploy", "dev") == 2
+    err = capsys.readouterr().err
+    assert "refusing to deploy an older commit" in err and new[:12] in err
+    assert _live(project)["toy"]["sha256"] == v2.sha256, "nothing switched"
+
+    project.git("checkout", "-q", "-")
+    rollback = ["rollback", "toy", "--env", "dev", "--to-version", "1", "--reason", "bad"]
+    assert modelops(project, *rollback) == 0
+    commit(project, "rollback")
+    assert modelops(project, "deploy", "dev") == 0
+    assert _live(project)["toy"]["sha256"] == v1.sha256
+
+
 def test_concurrent_deploys_serialise(project: Project, tmp_path: Path) -> None:
     """Two deploy processes of one environment run one after the other and end on git's version."""
     import subprocess

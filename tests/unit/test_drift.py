@@ -67,10 +67,34 @@ def test_shifted_data_exits_3_with_report(project: Project, tmp_path: Path, caps
     assert "| x | numeric | psi (deciles) |" in md and "**yes**" in md
 
 
-def test_changed_reference_is_refused(project: Project, tmp_path: Path, capsys) -> None:
-    """If the training data changed since the version was trained, drift refuses (exit 2)."""
+def test_new_data_on_main_is_compared_with_the_data_at_the_source_commit(
+    project: Project, tmp_path: Path
+) -> None:
+    """Data merged since v1 was trained: the reference is read at the manifest's source_commit."""
     data = project.root / "data" / "toy" / "toy.csv"
     data.write_text(data.read_text() + "0.5,1\n")
+    commit(project, "more data, not yet in dev")
+    recent = str(_recent(tmp_path, 0))
+    assert modelops(project, "drift", "toy", "--env", "dev", "--input", recent) == 0
+    report = json.loads((project.state_dir / "reports" / "toy" / "drift-dev.json").read_text())
+    manifest = (project.root / "environments" / "dev" / "models" / "toy.yaml").read_text()
+    source_commit = next(
+        line.split(":", 1)[1].strip().strip("'\"")
+        for line in manifest.splitlines()
+        if line.startswith("source_commit:")
+    )
+    assert report["reference"] == f"data/toy/toy.csv@{source_commit.removesuffix('+dirty')[:12]}"
+
+
+def test_changed_reference_is_refused(project: Project, tmp_path: Path, capsys) -> None:
+    """Data changed and the source commit does not hold the recorded file: refused (exit 2)."""
+    data = project.root / "data" / "toy" / "toy.csv"
+    data.write_text(data.read_text() + "0.5,1\n")
+    manifest = project.root / "environments" / "dev" / "models" / "toy.yaml"
+    text = manifest.read_text()
+    start = text.index("source_commit:")
+    end = text.index("\n", start)
+    manifest.write_text(text[:start] + "source_commit: '" + "0" * 40 + "'" + text[end:])
     assert (
         modelops(project, "drift", "toy", "--env", "dev", "--input", str(_recent(tmp_path, 0))) == 2
     )

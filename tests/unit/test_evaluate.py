@@ -138,6 +138,24 @@ def test_tampered_champion_is_refused(toy_repo: Project, capsys) -> None:
     assert "digest" in capsys.readouterr().err
 
 
+def test_skipped_champion_is_said_and_never_fetched(
+    toy_repo: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MODELOPS_SKIP_CHAMPION (a fork PR): no champion fetched, the reason is in the result."""
+    assert main(["train", "toy"]) == 0
+    assert main(["evaluate", "toy"]) == 0
+    assert main(["register", "toy"]) == 0
+    # A prod manifest whose digest matches nothing: fetching it would fail (exit 2).
+    _write_prod_manifest(toy_repo, {**_result(toy_repo, "register"), "sha256": "f" * 64})
+    monkeypatch.setenv("MODELOPS_SKIP_CHAMPION", "fork pull request: no shared registry")
+    assert main(["evaluate", "toy"]) == 0
+    result = _result(toy_repo, "evaluate")
+    assert result["champion"] is None
+    assert result["champion_note"].startswith(
+        "champion comparison skipped: fork pull request: no shared registry"
+    )
+
+
 def test_champion_gates_follow_the_metric_direction() -> None:
     """log_loss and rmse rising is worse (max_rise); roc_auc and r2 rising is not (max_drop)."""
     gates = (

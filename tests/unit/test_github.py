@@ -49,7 +49,7 @@ jobs:
     "release.yml": """
 on:
   push:
-    tags: ["v*"]
+    tags: ["prod-*"]
 jobs:
   deploy-prod:
     environment: prod
@@ -285,7 +285,7 @@ def test_setup_dry_run_then_apply_then_nothing_left_to_do(
     assert code == 0, out
     prod = repo.environments["prod"]
     assert prod["reviewers"] == [("Team", 41)] and prod["prevent_self_review"] is True
-    assert [(p["type"], p["name"]) for p in repo.branch_policies["prod"]] == [("tag", "v*")]
+    assert [(p["type"], p["name"]) for p in repo.branch_policies["prod"]] == [("tag", "prod-*")]
     assert [(p["type"], p["name"]) for p in repo.branch_policies["dev"]] == [("branch", "main")]
     assert repo.environments["gpu"]["deployment_branch_policy"] is None
     assert repo.environments["runner-janitor"]["reviewers"] == []
@@ -408,7 +408,7 @@ def test_setup_on_a_private_team_repository_sets_policies_not_reviewers(
     assert "the plan gives none on a private repository" in out
     assert "prod is gated by: the code-owner review of environments/prod/" in out
     assert repo.environments["prod"]["reviewers"] == []
-    assert [p["name"] for p in repo.branch_policies["prod"]] == ["v*"]
+    assert [p["name"] for p in repo.branch_policies["prod"]] == ["prod-*"]
     assert len(repo.rulesets) == 1
 
 
@@ -526,10 +526,10 @@ def test_setup_keeps_what_it_does_not_manage_on_an_environment(
     prod["deployment_branch_policy"] = None
     repo.branch_policies.pop("prod")
     code, out, _ = run(*argv, capsys=capsys)
-    assert code == 0 and "update environment prod: deploy from tag v*" in out
+    assert code == 0 and "update environment prod: deploy from tag prod-*" in out
     assert prod["wait_timer"] == 30 and prod["reviewers"] == [("User", 42)]
     assert prod["prevent_self_review"] is True
-    assert [p["name"] for p in repo.branch_policies["prod"]] == ["v*"]
+    assert [p["name"] for p in repo.branch_policies["prod"]] == ["prod-*"]
 
 
 # -- the library functions the CLI calls ------------------------------------------------

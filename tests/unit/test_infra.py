@@ -96,6 +96,7 @@ def test_roles_pin_audience_and_exact_environment_subjects() -> None:
     trust = oidc_trust_problems(load_template())
     assert trust == {
         "ProdDeployRole": ["repo:acme/models:environment:prod"],
+        "ProdPlanRole": ["repo:acme/models:environment:prod-plan"],
         "DeployRole": ["repo:acme/models:environment:dev", "repo:acme/models:environment:staging"],
         "GpuRunnerRole": ["repo:acme/models:environment:gpu"],
         "RunnerJanitorRole": ["repo:acme/models:environment:runner-janitor"],
@@ -138,9 +139,10 @@ def test_bucket_is_private_encrypted_versioned_and_tls_only() -> None:
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
-def test_launch_template_terminates_on_shutdown_and_requires_imdsv2() -> None:
-    """The GPU template: IMDSv2 only, one hop, encrypted disk, shutdown means terminate."""
-    data = load_template()["Resources"]["GpuLaunchTemplate"]["Properties"]["LaunchTemplateData"]
+@pytest.mark.parametrize("template", ["GpuLaunchTemplate", "GpuMainLaunchTemplate"])
+def test_launch_template_terminates_on_shutdown_and_requires_imdsv2(template: str) -> None:
+    """The GPU templates: IMDSv2 only, one hop, encrypted disk, shutdown means terminate."""
+    data = load_template()["Resources"][template]["Properties"]["LaunchTemplateData"]
     assert data["InstanceInitiatedShutdownBehavior"] == "terminate"
     assert data["MetadataOptions"]["HttpTokens"] == "required"
     assert data["MetadataOptions"]["HttpPutResponseHopLimit"] == 1
@@ -187,7 +189,8 @@ def test_gpu_runner_role_is_least_privilege() -> None:
     [
         ("ProdDeployRole", ["serving/prod/"]),
         ("DeployRole", ["serving/dev/", "serving/staging/"]),
-        ("GpuInstanceRole", ["checkpoints/"]),
+        ("GpuInstanceRole", ["checkpoints/pull-requests/"]),
+        ("GpuMainInstanceRole", ["checkpoints/main/"]),
     ],
 )
 def test_s3_access_is_scoped_to_prefixes(role: str, prefixes: list[str]) -> None:
@@ -205,6 +208,21 @@ def test_s3_access_is_scoped_to_prefixes(role: str, prefixes: list[str]) -> None
             else:  # the bucket itself: listing, limited by s3:prefix
                 prefix = statement["Condition"]["StringLike"]["s3:prefix"]
                 assert all(any(v.startswith(p.rstrip("/")) for p in prefixes) for v in prefix)
+
+
+def test_pull_request_runners_cannot_write_mains_checkpoints() -> None:
+    """The two launch templates carry different instance roles; only main's writes main/."""
+    resources = load_template()["Resources"]
+
+    def role_of(template: str) -> str:
+        data = resources[template]["Properties"]["LaunchTemplateData"]
+        profile = data["IamInstanceProfile"]["Arn"]["Fn::GetAtt"][0]
+        return str(resources[profile]["Properties"]["Roles"][0]["Ref"])
+
+    assert role_of("GpuLaunchTemplate") == "GpuInstanceRole"
+    assert role_of("GpuMainLaunchTemplate") == "GpuMainInstanceRole"
+    writes = json.dumps(_statements("GpuInstanceRole"))
+    assert "checkpoints/main" not in writes and "checkpoints/pull-requests/*" in writes
 
 
 def test_budget_alarm_notifies() -> None:

@@ -12,7 +12,6 @@ import pytest
 
 from modelops.cli import main
 from modelops.errors import InputError, ServiceError
-from modelops.runners.cml import CmlOptions, cml_launch_argv
 from modelops.runners.cost import cost_estimate, load_prices, worst_case_cost
 from modelops.runners.ec2 import RunContext, StartOptions, make_label
 from modelops.runners.userdata import render_user_data
@@ -116,62 +115,6 @@ def test_user_data_refuses_a_config_that_is_not_base64() -> None:
         render_user_data(jitconfig="abc'; curl evil | sh; '", max_minutes=5)
 
 
-def test_cml_argv_has_the_limits_and_tags() -> None:
-    """The CML command is single-use, spot, idle-limited, tagged, with the hard shutdown."""
-    argv = cml_launch_argv(
-        CmlOptions(
-            context=CTX, region="eu-west-1", instance_type="g5.xlarge", label="modelops-77-x",
-            expires_at="2030-01-01T00:00:00Z", max_minutes=20, cloud_gpu="tesla",
-            idle_timeout_s=120, hdd_size_gb=100,
-        )
-    )  # fmt: skip
-    assert argv[:3] == ["cml", "runner", "launch"]
-
-    def value(flag: str) -> str:
-        return argv[argv.index(flag) + 1]
-
-    assert value("--cloud") == "aws" and value("--cloud-region") == "eu-west-1"
-    assert value("--cloud-type") == "g5.xlarge" and value("--cloud-gpu") == "tesla"
-    assert value("--labels") == "modelops-77-x" and value("--idle-timeout") == "120"
-    assert value("--cloud-hdd-size") == "100"
-    assert "--single" in argv and "--cloud-spot" in argv
-    startup = base64.b64decode(value("--cloud-startup-script")).decode()
-    assert "shutdown -h +20" in startup
-    metadata = [argv[i + 1] for i, a in enumerate(argv) if a == "--cloud-metadata"]
-    assert "modelops:run-id=77" in metadata and "modelops:repository=acme/models" in metadata
-
-
-@pytest.mark.parametrize(
-    ("override", "field"),
-    [
-        ({"label": "x; rm -rf ~"}, "--label"),
-        ({"region": "us-east-1 --cloud gcp"}, "--aws-region"),
-        ({"instance_type": "$(curl evil)"}, "--instance-types"),
-        ({"cloud_gpu": "a100"}, "--cloud-gpu"),
-    ],
-)
-def test_cml_argv_refuses_untrusted_values(override: dict[str, str], field: str) -> None:
-    """Values that are not plain labels, regions or types never reach the command line."""
-    base = {"context": CTX, "region": "us-east-1", "instance_type": "g5.xlarge",
-            "label": "ok", "expires_at": "2030-01-01T00:00:00Z"}  # fmt: skip
-    with pytest.raises(InputError) as err:
-        cml_launch_argv(CmlOptions(**{**base, **override}))  # type: ignore[arg-type]
-    assert err.value.field == field
-
-
-def test_cml_command_cli_prints_argv(capsys: pytest.CaptureFixture[str]) -> None:
-    """`runners cml-command` prints the argv as JSON, the label unique per run."""
-    code = main([
-        "runners", "cml-command", "--repository", "acme/models", "--run-id", "5",
-        "--aws-region", "us-east-1", "--instance-types", "g5.xlarge", "--spot",
-        "--max-minutes", "15",
-    ])  # fmt: skip
-    assert code == 0
-    argv = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert argv[argv.index("--labels") + 1].startswith("modelops-5-1-")
-    assert "--cloud-spot" in argv
-
-
 def test_cost_is_price_times_runtime() -> None:
     """The estimate is the table's hourly price times the runtime, spot or on-demand."""
     table = json.loads((REPO_ROOT / "src/modelops/runners/prices.json").read_text())
@@ -269,7 +212,13 @@ def test_bad_runner_arguments_exit_2(argv: list[str], capsys) -> None:
     assert err.startswith("error: ") and "Traceback" not in err
 
 
-@pytest.mark.parametrize("action", ["start", "stop", "janitor", "cml-command", "cost"])
+def test_the_cml_runner_provider_is_gone(capsys: pytest.CaptureFixture[str]) -> None:
+    """`runners cml-command` no longer exists: CML only posts reports (issue 10)."""
+    assert main(["runners", "cml-command", "--help"]) == 2
+    assert "invalid choice: 'cml-command'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("action", ["start", "stop", "janitor", "cost"])
 def test_every_runner_action_has_help(action: str) -> None:
     """Each action documents itself with --help and loads no boto3 to do so."""
     code = (

@@ -9,18 +9,26 @@ the workflow honest, and record what they were asked to do:
   the scratch copy offline without touching the project's own `.venv`;
 - iterative/setup-cml: a `cml` on PATH that records each comment it is asked
   to post (argv and markdown body) as JSON;
-- actions/upload-artifact: copies the files to an artifacts folder;
-- anything else (configure-aws-credentials, download-artifact): fails if a
-  step ever runs it, because the offline runs must not reach the cloud.
+- actions/upload-artifact: copies the files to an artifacts folder, and
+  actions/download-artifact copies them back;
+- actions/create-github-app-token: outputs a recognisable fake installation
+  token (`app-token:` and the permissions asked for) and records the inputs;
+- `gh` (put first on PATH by the test): records each call with the token it
+  was given (GH_TOKEN) and keeps pull requests and issues in a JSON file, so a
+  test can read which PR a run opened, edited or closed, and with which token;
+- anything else (configure-aws-credentials): fails if a step ever runs it,
+  because the offline runs must not reach the cloud.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 USES = re.compile(r"^\s*(?:-\s+)?uses:\s*([\w.-]+/[\w.-]+)@([0-9a-f]{40})", re.MULTILINE)
 
@@ -30,6 +38,16 @@ class Standins:
     root: Path
     comments: Path  # one JSON file per `cml comment create`
     artifacts: Path  # one folder per uploaded artifact
+    bin: Path  # the recording `gh`; put it first on PATH
+    github: Path  # gh's state: {"calls": [...], "pulls": [...], "issues": [...]}
+    app_tokens: Path  # one JSON line per minted App token (its inputs)
+
+    def github_state(self) -> dict[str, Any]:
+        """What the runs did through `gh` (empty when nothing called it)."""
+        if not self.github.exists():
+            return {"calls": [], "pulls": [], "issues": []}
+        state: dict[str, Any] = json.loads(self.github.read_text("utf-8"))
+        return state
 
     def act_args(self, refs: dict[str, str]) -> list[str]:
         """`--local-repository` arguments for every `owner/repo -> sha` in `refs`."""
@@ -161,6 +179,66 @@ runs:
     )
 
     _write(
+        root / "actions__download-artifact" / "action.yml",
+        f"""\
+name: download-artifact stand-in
+description: copies an uploaded artifact back from the local folder
+inputs:
+  name: {{description: artifact name, required: true}}
+  path: {{description: destination, required: true}}
+runs:
+  using: composite
+  steps:
+    - shell: bash
+      env:
+        NAME: ${{{{ inputs.name }}}}
+        DEST: ${{{{ inputs.path }}}}
+      run: |
+        mkdir -p "$DEST"
+        cp -R "{artifacts}/$NAME"/. "$DEST/"
+""",
+    )
+
+    app_tokens = root / "records" / "app-tokens.jsonl"
+    _write(
+        root / "actions__create-github-app-token" / "action.yml",
+        f"""\
+name: create-github-app-token stand-in
+description: a fake installation token naming the permissions asked for
+inputs:
+  app-id: {{description: recorded, required: false}}
+  private-key: {{description: recorded (whether set), required: false}}
+  permission-contents: {{description: recorded, required: false}}
+  permission-pull-requests: {{description: recorded, required: false}}
+  permission-administration: {{description: recorded, required: false}}
+  permission-actions: {{description: recorded, required: false}}
+outputs:
+  token:
+    description: the fake token
+    value: ${{{{ steps.mint.outputs.token }}}}
+runs:
+  using: composite
+  steps:
+    - id: mint
+      shell: bash
+      env:
+        CONTENTS: ${{{{ inputs.permission-contents }}}}
+        PULLS: ${{{{ inputs.permission-pull-requests }}}}
+        ADMIN: ${{{{ inputs.permission-administration }}}}
+        ACTIONS: ${{{{ inputs.permission-actions }}}}
+      run: |
+        token="app-token:contents=$CONTENTS,pull-requests=$PULLS,administration=$ADMIN,actions=$ACTIONS"
+        echo "$token" >> "{app_tokens}"
+        echo "token=$token" >> "$GITHUB_OUTPUT"
+""",
+    )
+
+    github = root / "records" / "github.json"
+    gh = root / "bin" / "gh"
+    _write(gh, GH_STANDIN.replace("@STATE@", repr(str(github))).replace("@PY@", sys.executable))
+    gh.chmod(0o755)
+
+    _write(
         root / "_unreachable" / "action.yml",
         """\
 name: unreachable stand-in
@@ -174,4 +252,75 @@ runs:
         exit 1
 """,
     )
-    return Standins(root, comments, artifacts)
+    return Standins(root, comments, artifacts, gh.parent, github, app_tokens)
+
+
+# The recording `gh`: the few subcommands the workflows and actions use, each
+# recorded with its token; pull requests and issues live in a JSON file.
+GH_STANDIN = """\
+#!@PY@
+import json, os, sys
+from pathlib import Path
+
+STATE = Path(@STATE@)
+EMPTY = {"calls": [], "pulls": [], "issues": []}
+state = json.loads(STATE.read_text()) if STATE.exists() else EMPTY
+args = sys.argv[1:]
+state["calls"].append({"argv": args, "token": os.environ.get("GH_TOKEN", "")})
+
+
+def opt(name, default=None):
+    return args[args.index(name) + 1] if name in args else default
+
+
+def body():
+    path = opt("--body-file")
+    return Path(path).read_text() if path else opt("--body", "")
+
+
+def find(kind, number):
+    return next(x for x in state[kind] if str(x["number"]) == str(number))
+
+
+out = ""
+group, verb = args[0], args[1]
+token = os.environ.get("GH_TOKEN", "")
+if group == "pr" and verb == "list":
+    open_prs = [p for p in state["pulls"] if p["state"] == "open"]
+    if "--head" in args:
+        out = "\\n".join(str(p["number"]) for p in open_prs if p["head"] == opt("--head"))
+    else:  # the promote action's supersede query: heads under PREFIX other than BRANCH
+        prefix, branch = os.environ["PREFIX"], os.environ["BRANCH"]
+        out = "\\n".join(str(p["number"]) for p in open_prs
+                          if p["head"].startswith(prefix) and p["head"] != branch)
+elif group == "pr" and verb == "create":
+    number = len(state["pulls"]) + len(state["issues"]) + 1
+    state["pulls"].append({"number": number, "state": "open", "head": opt("--head"),
+                           "base": opt("--base"), "title": opt("--title"), "body": body(),
+                           "token": token, "comments": []})
+    out = f"https://github.com/acme/churn-models/pull/{number}"
+elif group == "pr" and verb == "edit":
+    pr = find("pulls", args[2])
+    pr.update(title=opt("--title"), body=body(), edited_with=token)
+elif group == "pr" and verb == "view":
+    out = f"https://github.com/acme/churn-models/pull/{args[2]}"
+elif group == "pr" and verb == "close":
+    pr = find("pulls", args[2])
+    pr.update(state="closed", closed_with=token)
+    pr["comments"].append(opt("--comment"))
+elif group == "issue" and verb == "list":
+    out = "\\n".join(str(i["number"]) for i in state["issues"] if i["state"] == "open")
+elif group == "issue" and verb == "create":
+    number = len(state["pulls"]) + len(state["issues"]) + 1
+    state["issues"].append({"number": number, "state": "open", "title": opt("--title"),
+                            "body": body(), "token": token, "comments": []})
+    out = f"https://github.com/acme/churn-models/issues/{number}"
+elif group == "issue" and verb == "comment":
+    find("issues", args[2])["comments"].append(body())
+else:
+    print(f"gh stand-in: unsupported {args}", file=sys.stderr)
+    sys.exit(2)
+STATE.write_text(json.dumps(state, indent=1))
+if out:
+    print(out)
+"""

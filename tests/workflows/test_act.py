@@ -1,4 +1,4 @@
-"""Run pr.yml and deploy.yml end to end with `act` on the host, offline, in a fork-like copy.
+"""Run every workflow end to end with `act` on the host, offline, in a fork-like copy.
 
 The copy is what a forking team has: the tracked files of the template (its team
 part, pipelines/, environments/, src/models/ and data/, taken from the sample
@@ -87,7 +87,14 @@ def standins(tmp_path: Path) -> Standins:
 
 
 def act(
-    fork: Path, standins: Standins, event: str, workflow: str, payload: dict[str, Any], state: Path
+    fork: Path,
+    standins: Standins,
+    event: str,
+    workflow: str,
+    payload: dict[str, Any],
+    state: Path,
+    *extra: str,
+    require_jobs: bool = True,
 ) -> dict[str, str]:
     """Run one workflow with act on the host; return each job's result (success/failure)."""
     event_file = fork.parent / f"{event}.json"
@@ -106,12 +113,17 @@ def act(
         "--env", "PIP_NO_BUILD_ISOLATION=0",
         "-s", "GITHUB_TOKEN=offline-test-token",
         *standins.act_args(refs),
+        *extra,
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MODELOPS_"))}
+    # The recording `gh` first on PATH: the runs never reach GitHub.
+    env["PATH"] = f"{standins.bin}{os.pathsep}{env.get('PATH', '')}"
     proc = subprocess.run(
         cmd, cwd=fork, env=env, capture_output=True, text=True, timeout=ACT_TIMEOUT_S, check=False
     )
-    (fork.parent / f"act-{workflow}.log").write_text(proc.stdout + proc.stderr, "utf-8")
+    log = fork.parent / f"act-{workflow}.log"
+    with log.open("a", encoding="utf-8") as fh:  # a test may run a workflow twice
+        fh.write(proc.stdout + proc.stderr)
     results: dict[str, str] = {}
     for line in proc.stdout.splitlines():
         try:
@@ -123,7 +135,7 @@ def act(
             job = record["jobID"]
             if results.get(job) in (None, "success"):
                 results[job] = record["jobResult"]
-    assert results, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert results or not require_jobs, proc.stdout[-3000:] + proc.stderr[-3000:]
     return results
 
 
@@ -204,12 +216,9 @@ def test_deploy_workflow_reconciles_dev_and_only_plans_prod(
 ) -> None:
     """A merged promotion into dev: deploy.yml makes dev serve it; prod gets a plan only."""
     state = tmp_path / "state"
-    env = {**os.environ, "MODELOPS_HOME": str(state), **GIT_ENV}
     for argv in (["train", "churn"], ["evaluate", "churn"], ["register", "churn"],
                  ["promote", "churn", "--to", "dev"]):  # fmt: skip
-        subprocess.run(
-            [str(BIN / "modelops"), *argv], cwd=fork, env=env, check=True, capture_output=True
-        )
+        modelops_cli(fork, state, *argv)
     before = git(fork, "rev-parse", "HEAD")
     git(fork, "add", "environments/dev")
     git(fork, "commit", "-qm", "Promote churn to dev")
@@ -233,3 +242,236 @@ def test_deploy_workflow_reconciles_dev_and_only_plans_prod(
     assert (churn["version"], churn["sha256"]) == (manifest["version"], manifest["sha256"])
     prod = json.loads((state / "results" / "prod" / "deploy.json").read_text())
     assert prod["dry_run"] is True
+
+
+# -- main, promote, release, drift, runner-janitor ------------------------------------
+
+
+def modelops_cli(fork: Path, state: Path, *argv: str) -> None:
+    """Run the CLI in the fork against the run's state, as a person on a laptop would."""
+    # Only the run's state: an earlier test's MLFLOW_TRACKING_URI (mlflow.set_tracking_uri
+    # exports it) must not send these registrations elsewhere.
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MODELOPS_"))}
+    env = {**clean, "MODELOPS_HOME": str(state), **GIT_ENV}
+    proc = subprocess.run(
+        [str(BIN / "modelops"), *argv], cwd=fork, env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+
+def with_origin(fork: Path) -> Path:
+    """A local bare repository as `origin` (what the runs push to), holding main."""
+    origin = fork.parent / "origin.git"
+    git(fork.parent, "init", "-q", "--bare", str(origin))
+    git(fork, "remote", "set-url", "origin", str(origin))
+    git(fork, "push", "-q", "origin", "main")
+    git(fork, "fetch", "-q", "origin")
+    return origin
+
+
+def only_churn(fork: Path) -> None:
+    """The fork keeps one example model (the torch one would train for minutes under act)."""
+    others = sorted(p.name for p in (fork / "pipelines").glob("*.yaml") if p.name != "churn.yaml")
+    if others:
+        git(fork, "rm", "-q", *(f"pipelines/{name}" for name in others))
+        git(fork, "commit", "-qm", "this team trains churn only")
+
+
+def push_payload(before: str, after: str, ref: str = "refs/heads/main") -> dict[str, Any]:
+    return {
+        "ref": ref,
+        "before": before,
+        "after": after,
+        "repository": {"full_name": "acme/churn-models", "name": "churn-models",
+                       "default_branch": "main"},
+    }  # fmt: skip
+
+
+def back_to_main(fork: Path) -> None:
+    """Undo what a run did to the working tree (a promotion switches to its branch)."""
+    git(fork, "checkout", "-q", "-f", "main")
+
+
+@pytest.fixture(scope="module")
+def prod_fork(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A fork (churn only) whose churn v1 runs in dev, staging and prod; its state folder."""
+    root = tmp_path_factory.mktemp("prod-fork")
+    fork = fork_copy(root / "fork")
+    only_churn(fork)
+    state = root / "state"
+    for argv in (["train", "churn"], ["evaluate", "churn"], ["register", "churn"]):
+        modelops_cli(fork, state, *argv)
+    for env in ("dev", "staging", "prod"):
+        modelops_cli(fork, state, "promote", "churn", "--to", env)
+        git(fork, "add", "environments")
+        git(fork, "commit", "-qm", f"Promote churn to {env}")
+    with_origin(fork)
+    return fork, state
+
+
+def test_promote_workflow_opens_the_pr_with_the_app_token_and_supersedes_older_ones(
+    fork: Path, standins: Standins, tmp_path: Path
+) -> None:
+    """promote.yml: the PR is pushed and opened with the App's token; a newer one closes it."""
+    only_churn(fork)
+    origin = with_origin(fork)
+    state = tmp_path / "state"
+    for argv in (["train", "churn"], ["evaluate", "churn"], ["register", "churn"]):
+        modelops_cli(fork, state, *argv)
+    repository = {"full_name": "acme/churn-models", "name": "churn-models"}
+    payload = {"inputs": {"model": "churn", "to": "dev"}, "repository": repository}
+
+    jobs = act(fork, standins, "workflow_dispatch", "promote.yml", payload, state)
+    back_to_main(fork)
+
+    assert jobs == {"promote": "success"}, jobs
+    (first,) = standins.github_state()["pulls"]
+    assert first["title"] == "Promote churn to dev" and first["base"] == "main"
+    assert first["head"].startswith("modelops/promote/dev/churn/")
+    # The App's token, asking for exactly what the job needs; never the job token.
+    assert first["token"] == "app-token:contents=write,pull-requests=write,administration=,actions="
+    pushed = git(origin, "show", f"{first['head']}:environments/dev/models/churn.yaml")
+    assert yaml.safe_load(pushed)["version"] == 1
+    assert first["body"].startswith("## Promote churn v1 to dev"), "the CLI's PR body"
+
+    # A newer version of churn: its promotion gets its own PR and supersedes the first.
+    spec = fork / "pipelines" / "churn.yaml"
+    spec.write_text(spec.read_text("utf-8").replace("max_iter: 150", "max_iter: 120"), "utf-8")
+    git(fork, "commit", "-qam", "churn: fewer rounds")
+    git(fork, "push", "-q", "origin", "main")
+    for argv in (["train", "churn"], ["evaluate", "churn"], ["register", "churn"]):
+        modelops_cli(fork, state, *argv)
+    payload["inputs"] = {"model": "churn", "to": "dev"}
+
+    jobs = act(fork, standins, "workflow_dispatch", "promote.yml", payload, state)
+    back_to_main(fork)
+
+    assert jobs == {"promote": "success"}, jobs
+    old, new = standins.github_state()["pulls"]
+    assert new["state"] == "open" and new["head"] != old["head"]
+    assert (
+        yaml.safe_load(git(origin, "show", f"{new['head']}:environments/dev/models/churn.yaml"))[
+            "version"
+        ]
+        == 2
+    )
+    assert old["state"] == "closed", "the older open promotion is superseded"
+    assert old["comments"] == [
+        f"Superseded by #{new['number']}, a newer promotion of churn to dev."
+    ]
+    assert old["closed_with"].startswith("app-token:")
+
+
+def test_release_refuses_a_tag_off_main_and_deploys_one_on_main(
+    prod_fork: tuple[Path, Path], standins: Standins
+) -> None:
+    """release.yml: a prod-* tag off main is refused before any deploy; one on main deploys."""
+    fork, state = prod_fork
+    main_sha = git(fork, "rev-parse", "HEAD")
+    git(fork, "switch", "-q", "-c", "hotfix")
+    (fork / "docs" / "hotfix.md").write_text("a change never reviewed on main\n", "utf-8")
+    git(fork, "add", "docs/hotfix.md")
+    git(fork, "commit", "-qm", "hotfix")
+    git(fork, "tag", "prod-hotfix")
+    side = git(fork, "rev-parse", "HEAD")
+    live = state / "serving" / "prod" / "live.json"
+
+    jobs = act(
+        fork,
+        standins,
+        "push",
+        "release.yml",
+        push_payload(main_sha, side, "refs/tags/prod-hotfix"),
+        state,
+    )
+    back_to_main(fork)
+    assert jobs.get("on-main") == "failure", jobs
+    assert jobs.get("deploy-prod") in (None, "skipped"), jobs
+    assert not live.exists(), "nothing deployed from a tag off main"
+    log = (fork.parent / "act-release.yml.log").read_text("utf-8")
+    assert "is not on main" in log
+
+    git(fork, "tag", "prod-2026.11.29", main_sha)
+    git(fork, "checkout", "-q", "prod-2026.11.29")
+    jobs = act(
+        fork,
+        standins,
+        "push",
+        "release.yml",
+        push_payload(main_sha, main_sha, "refs/tags/prod-2026.11.29"),
+        state,
+    )
+    back_to_main(fork)
+    assert jobs == {"on-main": "success", "deploy-prod": "success"}, jobs
+    manifest = yaml.safe_load((fork / "environments/prod/models/churn.yaml").read_text())
+    served = json.loads(live.read_text())["churn"]
+    assert (served["version"], served["sha256"]) == (manifest["version"], manifest["sha256"])
+    assert served["commit"] == main_sha, "live.json records what was deployed"
+
+
+def test_drift_workflow_opens_an_issue_for_the_prod_model(
+    prod_fork: tuple[Path, Path], standins: Standins
+) -> None:
+    """drift.yml: shifted recent data for churn in prod opens one issue with the report."""
+    from modelops.drift import shifted_copy
+    from modelops.project import Project
+
+    fork, state = prod_fork
+    shifted_copy(Project(fork), "churn", fork / "data" / "churn" / "recent.csv")
+    git(fork, "add", "data/churn/recent.csv")
+    git(fork, "commit", "-qm", "recent churn data")
+
+    jobs = act(fork, standins, "schedule", "drift.yml", {"schedule": "0 6 * * 1"}, state)
+    back_to_main(fork)
+
+    assert jobs == {"models": "success", "drift": "success"}, jobs
+    (issue,) = standins.github_state()["issues"]
+    assert issue["title"] == "Drift: churn in prod"
+    assert "churn" in issue["body"] and "| feature |" in issue["body"]
+    assert issue["token"] == "offline-test-token", "an issue needs no App: the job token"
+
+
+def test_main_workflow_trains_registers_and_opens_the_dev_promotion(
+    fork: Path, standins: Standins, tmp_path: Path
+) -> None:
+    """main.yml: churn (never registered) trains, registers, and its dev PR opens via the App."""
+    only_churn(fork)
+    origin = with_origin(fork)
+    state = tmp_path / "state"
+    head = git(fork, "rev-parse", "HEAD")
+
+    jobs = act(fork, standins, "push", "main.yml", push_payload(head + "~1", head), state)
+    back_to_main(fork)
+
+    assert jobs.get("changed") == "success", jobs
+    assert jobs.get("train") == "success", jobs
+    assert jobs.get("promote") == "success", jobs
+    registered = json.loads((state / "results" / "churn" / "register.json").read_text())
+    assert registered["version"] == 1
+    (pr,) = standins.github_state()["pulls"]
+    assert pr["title"] == "Promote churn to dev"
+    assert pr["token"].startswith("app-token:contents=write,pull-requests=write")
+    manifest = yaml.safe_load(
+        git(origin, "show", f"{pr['head']}:environments/dev/models/churn.yaml")
+    )
+    assert manifest["version"] == 1 and manifest["sha256"] == registered["sha256"]
+
+
+def test_runner_janitor_starts_only_with_gpu_runners_and_mints_its_own_token(
+    fork: Path, standins: Standins, tmp_path: Path
+) -> None:
+    """runner-janitor.yml: idle without a GPU provider; with one, it mints its App token."""
+    state = tmp_path / "state"
+    payload = {"schedule": "17 * * * *"}
+    jobs = act(fork, standins, "schedule", "runner-janitor.yml", payload, state, require_jobs=False)
+    assert jobs == {}, "no GPU provider: the janitor job does not run"
+    assert not standins.app_tokens.exists(), "no App token is minted for nothing"
+
+    jobs = act(fork, standins, "schedule", "runner-janitor.yml", payload, state,
+               "--var", "MODELOPS_GPU_PROVIDER=aws", "--var", "MODELOPS_APP_ID=12345")  # fmt: skip
+    # Offline, AWS cannot be reached: the run stops at the OIDC role, after the token.
+    assert jobs == {"janitor": "failure"}, jobs
+    tokens = standins.app_tokens.read_text("utf-8").splitlines()
+    assert tokens == ["app-token:contents=,pull-requests=,administration=write,actions=read"]
+    log = (fork.parent / "act-runner-janitor.yml.log").read_text("utf-8")
+    assert "cannot reach" in log

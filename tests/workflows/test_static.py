@@ -147,7 +147,10 @@ def test_checkouts_do_not_persist_credentials_unless_they_push(path: Path) -> No
         for step in job.get("steps", []):
             if str(step.get("uses", "")).startswith("actions/checkout@"):
                 persist = step.get("with", {}).get("persist-credentials")
-                pushes = any("promote" in str(s.get("uses", "")) for s in job["steps"])
+                pushes = any(
+                    "promote" in str(s.get("uses", "")) or "git push" in str(s.get("run", ""))
+                    for s in job["steps"]
+                )
                 assert persist is pushes, f"{path.name}:{name}"
 
 
@@ -170,9 +173,11 @@ def test_oidc_is_granted_only_where_a_role_is_assumed() -> None:
             assumes = any(u.startswith("aws-actions/configure-aws-credentials@") for u in uses)
             # Provenance attestations are signed with a certificate bound to the job's OIDC token.
             assumes |= any(u.startswith("actions/attest-build-provenance@") for u in uses)
-            assert assumes or job.get("uses") == "./.github/workflows/reusable-gpu-train.yml", (
-                f"{path.name}:{name}"
+            calls_gpu = job.get("uses") in (
+                "./.github/workflows/reusable-gpu-train.yml",
+                "./.github/workflows/reusable-train-many.yml",
             )
+            assert assumes or calls_gpu, f"{path.name}:{name}"
 
 
 def test_pr_workflow_keeps_forks_off_gpu_and_has_one_required_check() -> None:
@@ -180,7 +185,8 @@ def test_pr_workflow_keeps_forks_off_gpu_and_has_one_required_check() -> None:
     pr = jobs(REPO / ".github" / "workflows" / "pr.yml")
     changed_env = pr["changed"]["steps"][-1]["env"]["GPU_RUNNERS"]
     assert "github.event.pull_request.head.repo.full_name == github.repository" in changed_env
-    assert "id-token" not in pr["train-cpu"]["permissions"]
+    many = jobs(REPO / ".github" / "workflows" / "reusable-train-many.yml")
+    assert "id-token" not in many["cpu"]["permissions"]
     green = pr["all-green"]
     assert green["if"] == "always()"
     assert set(green["needs"]) == set(pr) - {"all-green"}
@@ -212,3 +218,24 @@ def test_report_comment_never_publishes_images() -> None:
     assert "cml comment create" in report
     assert "--publish=false" in report
     assert "--watermark-title" in report and "--update" in report
+
+
+def _tag_patterns(path: Path) -> list[str]:
+    on = load(path).get(True) or {}  # PyYAML reads the key `on` as True
+    push = on.get("push") if isinstance(on, dict) else None
+    return [str(t) for t in (push or {}).get("tags", [])] if isinstance(push, dict) else []
+
+
+def test_prod_deploys_on_prod_tags_never_on_toolkit_tags() -> None:
+    """Only release.yml starts on a tag, `prod-*`; the toolkit's v1 / v1.2.3 match none of it."""
+    from fnmatch import fnmatchcase  # GitHub's `*` stops at `/`; these tag names have none
+
+    started_by_tags = {p.name: _tag_patterns(p) for p in WORKFLOWS if _tag_patterns(p)}
+    assert started_by_tags == {"release.yml": ["prod-*"]}
+    patterns = started_by_tags["release.yml"]
+    assert any(fnmatchcase("prod-2026.11.29", p) for p in patterns)
+    for toolkit_tag in ("v1", "v1.2.3", "v10.0.0-rc.1"):
+        assert not any(fnmatchcase(toolkit_tag, p) for p in patterns), toolkit_tag
+    credentials = yaml.safe_load((REPO / ".github" / "credentials.yml").read_text("utf-8"))
+    prod = credentials["environments"]["prod"]
+    assert prod["deployment-branches"] == patterns, "the prod environment admits the same tags"

@@ -54,7 +54,7 @@ def runs(job: dict[str, Any]) -> str:
 
 
 def test_release_is_started_by_hand_on_main_only() -> None:
-    """No tag trigger (a `v*` tag would also start release.yml's prod deploy); main only."""
+    """No tag trigger (the version comes from the source, not a pushed tag); main only."""
     doc = yaml.safe_load(WORKFLOW.read_text("utf-8"))
     assert doc[True] == {"workflow_dispatch": None}  # PyYAML reads the key `on` as True
     assert doc["permissions"] == {}

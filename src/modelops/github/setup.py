@@ -84,7 +84,7 @@ def needed_environments(needs: WorkflowNeeds, default_branch: str) -> list[Envir
     defaults = {
         "dev": EnvironmentNeed("dev", False, (default_branch,), (), ()),
         "staging": EnvironmentNeed("staging", False, (default_branch,), (), ()),
-        "prod": EnvironmentNeed("prod", True, (), ("v*",), ()),
+        "prod": EnvironmentNeed("prod", True, (), ("prod-*",), ()),
     }
     if set(found) <= {*BASE_ENVIRONMENTS, "gpu"}:
         defaults[JANITOR_ENVIRONMENT] = EnvironmentNeed(

@@ -2,8 +2,8 @@
 
 `start` launches an EC2 instance registered as a single-use GitHub runner
 (just-in-time config), `stop` terminates a run's instances found by tag,
-`janitor` sweeps what a cancelled or crashed workflow left behind, `cml`
-builds the `cml runner launch` command line, `cost` prices a run.
+`janitor` sweeps what a cancelled or crashed workflow left behind, `cost`
+prices a run.
 
 Every instance carries an on-host hard limit (`shutdown -h +N` with
 instance-initiated shutdown behaviour `terminate`), so it goes away even if

@@ -1,4 +1,4 @@
-"""GPU runner commands as library functions: start, stop, janitor, cml-command and cost.
+"""GPU runner commands as library functions: start, stop, janitor and cost.
 
 `modelops runners …` parses its flags into these (see `modelops.cli`). Secrets are
 read from the environment only (GITHUB_TOKEN), never passed as arguments, so they
@@ -7,15 +7,11 @@ never appear in a process list or a log.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -351,76 +347,6 @@ def sweep_gpu_runners(
             "runners need it)"
         )
     return RunnerResult(command="janitor", subject=SUBJECT, data=outcome, summary=summary)
-
-
-def cml_launch_command(
-    context: RunContext,
-    request: ComputeRequest,
-    *,
-    aws_region: str | None,
-    label: str | None = None,
-    cloud_gpu: str | None = None,
-    idle_timeout_s: int = 300,
-    hdd_size_gb: int | None = None,
-    cml: str = "cml",
-    run: bool = False,
-    prices: Path | None = None,
-    project_root: Path | None = None,
-) -> RunnerResult:
-    """The argv of `cml runner launch` (same tags and hard limit as the EC2 path); `run`
-    executes it without a shell, with the token from GITHUB_TOKEN as REPO_TOKEN."""
-    import shlex
-
-    from modelops.runners.cml import CmlOptions, cml_launch_argv
-    from modelops.runners.ec2 import iso_utc, make_label
-
-    compute = resolve_compute(request, project_root)
-    # CML's on-demand fallback is not ours to drive: the worst case is the chosen market.
-    compute.on_demand_fallback = False
-    compute.instance_types = compute.instance_types[:1]
-    worst = _check_cost(compute, prices)
-    label = label or make_label(context)
-    expires_at = iso_utc(datetime.now(UTC) + timedelta(minutes=compute.max_minutes))
-    argv = cml_launch_argv(
-        CmlOptions(
-            context=context,
-            region=_required(aws_region, "--aws-region", "AWS_REGION"),
-            instance_type=compute.instance_types[0],
-            label=label,
-            expires_at=expires_at,
-            max_minutes=compute.max_minutes,
-            spot=compute.spot,
-            cloud_gpu=cloud_gpu,
-            idle_timeout_s=idle_timeout_s,
-            hdd_size_gb=hdd_size_gb,
-            cml=cml,
-        )
-    )
-    data: dict[str, Any] = {
-        "argv": argv,
-        "label": label,
-        "expires_at": expires_at,
-        "worst_case_cost": worst,
-        "ran": False,
-    }
-    summary = [json.dumps(argv)]
-    if run:
-        token = os.environ.get("GITHUB_TOKEN", "")
-        if not token:
-            raise InputError("no GitHub token: set GITHUB_TOKEN", field="GITHUB_TOKEN")
-        print(f"running: {shlex.join(argv)}", file=sys.stderr, flush=True)
-        try:
-            proc = subprocess.run(argv, env={**os.environ, "REPO_TOKEN": token}, check=False)
-        except FileNotFoundError:
-            raise InputError(
-                f"'{cml}' not found", field="--cml", hint="npm install -g @dvcorg/cml"
-            ) from None
-        if proc.returncode != 0:
-            raise ServiceError(f"cml runner launch exited {proc.returncode}")
-        data["ran"] = True
-        _write_outputs({"label": label, "instance-id": ""})
-        summary = [f"cml launched runner {label}", f"label={label}"]
-    return RunnerResult(command="cml-command", subject=SUBJECT, data=data, summary=summary)
 
 
 def runner_cost(
