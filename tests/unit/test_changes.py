@@ -277,7 +277,10 @@ def _register_at(root: Path, model: str, commit_sha: str) -> None:
     mlflow.set_tracking_uri(project.tracking_uri())
     with mlflow.start_run(experiment_id=experiment) as run:
         mlflow.set_tag("modelops.commit", commit_sha)
-    registry.register_run(project, model, run.info.run_id, tags={"modelops.commit": commit_sha})
+    # A run without a bundle: only its commit matters here, so no MLflow model is logged.
+    registry.register_run(
+        project, model, run.info.run_id, tags={"modelops.commit": commit_sha}, mlflow_model=False
+    )
 
 
 def test_since_registered_trains_what_changed_since_each_models_last_registration(

@@ -293,10 +293,10 @@ def back_to_main(fork: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def prod_fork(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def prod_fork(tmp_path_factory: pytest.TempPathFactory, sample_project: Path) -> tuple[Path, Path]:
     """A fork (churn only) whose churn v1 runs in dev, staging and prod; its state folder."""
     root = tmp_path_factory.mktemp("prod-fork")
-    fork = fork_copy(root / "fork")
+    fork = fork_copy(root / "fork", sample_project)
     only_churn(fork)
     state = root / "state"
     for argv in (["train", "churn"], ["evaluate", "churn"], ["register", "churn"]):
