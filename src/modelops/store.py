@@ -349,17 +349,8 @@ class S3Store:
             ) from None
 
     def _get(self, key: str) -> bytes | None:
-        from botocore.exceptions import ClientError
-
-        with self._calling("read", key):
-            try:
-                obj = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                    return None
-                raise
-            data: bytes = obj["Body"].read()
-            return data
+        found = self.read_versioned(key)
+        return None if found is None else found[0]
 
     def _list(self, key: str) -> list[str]:
         """Keys under `key/`, relative to it."""
