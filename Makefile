@@ -49,7 +49,7 @@ lint: $(STAMP) ## ruff and mypy on the toolkit, the workflow linters; TEAM=1 als
 reference: $(STAMP) ## regenerate docs/reference.md from the JSON Schemas
 	$(BIN)/python -m modelops.schemadoc
 
-bench: $(STAMP) ## run the benchmarks (~15 min) and write bench/RESULTS.md (clean tree only)
+bench: $(STAMP) ## run the benchmarks (~20 min) and write bench/RESULTS.md (clean tree only)
 	$(BIN)/python bench/run.py
 
 stack: $(STAMP) ## start a local MLflow server + S3 endpoint on 127.0.0.1 (Ctrl-C stops)
