@@ -71,16 +71,19 @@ def inspect(
     live: dict[str, Any],
     *,
     verify: bool = False,
+    aliases: dict[str, dict[str, int]] | None = None,
 ) -> list[ModelState]:
     """Compare manifests, the pointer document, the stored bundles and the aliases.
 
-    One registry read for all aliases; `verify` re-hashes the stored bundles instead
+    One registry read for all aliases (or `aliases`, already read by a caller that
+    inspects several environments); `verify` re-hashes the stored bundles instead
     of trusting an unchanged file listing.
     """
     from modelops import registry
 
     manifests = {m.model: m for m in list_manifests(project, env.name)}
-    aliases = registry.all_aliases(project)
+    if aliases is None:
+        aliases = registry.all_aliases(project)
     # Only models this project manages (a pipeline spec, a manifest or a live entry):
     # on a shared registry, another project's model with the same alias is not ours.
     managed = set(list_models(project)) | set(manifests) | set(live)
@@ -416,6 +419,9 @@ def deploy_environment(
 
 def status(project: Project, envs: list[str], *, verify: bool = False) -> list[dict[str, Any]]:
     """One row per model × environment; read-only (no stamp is written)."""
+    from modelops import registry
+
+    aliases = registry.all_aliases(project)  # once for every environment
     rows: list[dict[str, Any]] = []
     for env_name in envs:
         env = load_environment(project, env_name)
@@ -438,7 +444,7 @@ def status(project: Project, envs: list[str], *, verify: bool = False) -> list[d
                     "problems": [live_problem],
                 }
             )
-        for s in inspect(project, env, store, live, verify=verify):
+        for s in inspect(project, env, store, live, verify=verify, aliases=aliases):
             d, entry = s.desired, s.live
             # inspect checked the bundle only when live matches git; check the live one too.
             if (

@@ -154,7 +154,10 @@ def test_altered_bundle_in_store_is_reported_and_replaced(
 def test_noop_deploy_and_status_make_no_per_model_registry_request(
     project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With nothing to do, deploy and status each make one registry call: the alias search."""
+    """With nothing to do, deploy and status each make one registry call: the alias search.
+
+    status over every environment still makes one: the aliases are read once, not per env.
+    """
     from modelops import deploy as deploy_module
 
     _promoted(project, tmp_path)
@@ -176,6 +179,9 @@ def test_noop_deploy_and_status_make_no_per_model_registry_request(
     (row,) = deploy_module.status(project, ["dev"])
     assert row["ok"] and row["alias"] == 1
     assert calls == ["search_registered_models"] * 2
+    rows = deploy_module.status(project, ["dev", "staging", "prod"])
+    assert {r["env"] for r in rows} == {"dev"}  # only dev holds the model
+    assert calls == ["search_registered_models"] * 3
 
 
 def test_verify_rehashes_a_bundle_whose_stamp_was_forged(project: Project, tmp_path: Path) -> None:
