@@ -230,9 +230,12 @@ def deploy(
         raise overlaps[0]
     store = open_store(project, env_name, env.store)
     if dry_run:
-        live, _corrupt = _read_live(store, say)
+        live, corrupt = _read_live(store, say, dry_run=True)
         states = inspect(project, env, store, live, verify=verify)
-        return _report(env_name, store, states, done=False, dry_run=True)
+        return {
+            **_report(env_name, store, states, done=False, dry_run=True),
+            "corrupt_live": corrupt,
+        }
 
     timeout = lock_timeout()
     with ExitStack() as locks:
@@ -338,12 +341,12 @@ def deploy(
         }
 
 
-def _read_live(store: Store, say: Any) -> tuple[dict[str, Any], bool]:
+def _read_live(store: Store, say: Any, *, dry_run: bool = False) -> tuple[dict[str, Any], bool]:
     """`live.json`, or an empty one (and True) when it is corrupt: deploy rewrites it from git."""
     try:
         return store.read_live(), False
     except IntegrityError as exc:
-        say(f"{exc}; rewriting it from git")
+        say(f"{exc}; {'a deploy would rewrite' if dry_run else 'rewriting'} it from git")
         return {}, True
 
 
@@ -403,6 +406,8 @@ def deploy_environment(
     outcome = deploy(project, env, dry_run=dry_run, verify=verify)
     if outcome.get("healed_live"):
         head = f"{env}: rewrote a corrupt live.json from git in {outcome['store']}"
+    elif outcome.get("corrupt_live") and outcome["todo"] == 0:
+        head = f"{env}: plan: rewrite the corrupt live.json from git; dry run, nothing written"
     elif outcome["todo"] == 0:
         head = f"{env}: nothing to do; the store ({outcome['store']}) matches git"
     elif outcome["dry_run"]:

@@ -185,7 +185,8 @@ def test_deploy_leaves_aliases_of_unmanaged_models_alone(project: Project, tmp_p
 def test_corrupt_live_json_is_reported_by_status_and_healed_by_deploy(
     project: Project, tmp_path: Path, capsys: pytest.CaptureFixture[str], corrupt: object
 ) -> None:
-    """A live.json that fails its schema: status exits 3 naming it, deploy rewrites it from git."""
+    """A live.json that fails its schema: status exits 3 naming it, a dry run plans the rewrite
+    and writes nothing, deploy rewrites it from git."""
     info = _deployed(project, tmp_path)
     live = _store(project) / "live.json"
     live.write_text(corrupt if isinstance(corrupt, str) else json.dumps(corrupt))
@@ -193,6 +194,11 @@ def test_corrupt_live_json_is_reported_by_status_and_healed_by_deploy(
     assert modelops(project, "status", "--env", "dev") == 3
     out = capsys.readouterr()
     assert "live.json" in out.out and "Traceback" not in out.err
+    before = live.read_bytes()
+    assert modelops(project, "deploy", "dev", "--dry-run") == 0
+    out = capsys.readouterr()
+    assert "nothing to do" not in out.out and "would rewrite" in out.out
+    assert live.read_bytes() == before  # a dry run writes nothing
     assert modelops(project, "deploy", "dev") == 0
     assert json.loads(live.read_text())["toy"]["sha256"] == info.sha256
     assert modelops(project, "status", "--env", "dev") == 0
