@@ -353,9 +353,12 @@ def train_model(
         run_id = mc.create_run(experiment_id, tags=_source_tags(identity["commit"])).info.run_id
     try:
         curves: dict[str, list[list[float]]] = {}
+        pending: list[Any] = []  # MLflow's handles of metrics still being sent
 
         def log_metric(key: str, value: float, step: int) -> None:
-            mc.log_metric(run_id, key, value, step=step)
+            # Not synchronous: a training loop must not wait on the tracking server each
+            # epoch. MLflow batches these on its own thread; they are awaited after training.
+            pending.append(mc.log_metric(run_id, key, value, step=step, synchronous=False))
             curves.setdefault(key, []).append([int(step), round(float(value), 6)])
 
         context = TrainContext(
@@ -388,6 +391,9 @@ def train_model(
             checkpoints_synced(checkpoint_store, checkpoints, resume=resume),
         ):
             model = module.train(train_df[[*features, spec.target]], dict(spec.params), context)
+        with registry.mlflow_errors("log the training curves"):
+            for operation in pending:
+                operation.wait()  # raises when MLflow could not record a metric
         hw = hardware()  # after training: torch is imported now if the model used it
         bundle_dir = project.state_dir / "bundles" / spec.name / run_id
         training = {
