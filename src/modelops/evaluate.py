@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from modelops import bundle, registry
@@ -21,7 +20,7 @@ from modelops.data.read import frame_digest, load_data
 from modelops.data.split import split
 from modelops.diagnostics import bootstrap_interval, diagnostics
 from modelops.errors import GateFailure, InputError
-from modelops.metrics import compute_metrics
+from modelops.metrics import score_split
 from modelops.project import Project
 from modelops.results import CommandResult, read_result
 from modelops.spec import HIGHER_IS_BETTER, Gate, PipelineSpec, load_manifest, load_pipeline
@@ -121,22 +120,6 @@ def _loss_curves(trained: dict[str, Any]) -> dict[str, list[list[float]]]:
     }
 
 
-def _score(
-    module: ModuleType, model: Any, meta: dict[str, Any], spec: PipelineSpec, test: pd.DataFrame
-) -> tuple[dict[str, float], pd.DataFrame]:
-    predictions = module.predict(model, test[meta["features"]])
-    classes = list(meta["classes"])
-    metrics = compute_metrics(
-        spec.task,
-        spec.metrics,
-        test[spec.target],
-        predictions,
-        classes,
-        positive_class=spec.positive_class,
-    )
-    return metrics, predictions
-
-
 def _champion(
     project: Project, spec: PipelineSpec, test: pd.DataFrame
 ) -> tuple[dict[str, Any] | None, pd.DataFrame | None, list[Any], str]:
@@ -158,7 +141,9 @@ def _champion(
     module, model, meta = bundle.load_verified(
         project, dest, manifest.sha256, entrypoint=spec.entrypoint
     )
-    metrics, predictions = _score(module, model, meta, spec, test)
+    metrics, predictions = score_split(
+        module, model, spec, test, list(meta["features"]), list(meta["classes"])
+    )
     champion = {
         "version": manifest.version,
         "sha256": manifest.sha256,
@@ -227,7 +212,9 @@ def evaluate_model(project: Project, model: str) -> EvaluateResult:
             field="data",
             hint=f"run `modelops train {spec.name}` again",
         )
-    metrics, predictions = _score(module, model, meta, spec, test)
+    metrics, predictions = score_split(
+        module, model, spec, test, list(meta["features"]), list(meta["classes"])
+    )
     champion, champion_predictions, champion_classes, note = _champion(project, spec, test)
     gates = check_gates(spec.gates, metrics, champion["metrics"] if champion else None)
     classes = list(meta["classes"])

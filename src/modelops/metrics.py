@@ -12,8 +12,12 @@ from typing import TYPE_CHECKING, Any
 from modelops.errors import DataError, InputError
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
     import numpy as np
     import pandas as pd
+
+    from modelops.spec import PipelineSpec
 
 
 def probabilities(predictions: pd.DataFrame, classes: list[Any]) -> np.ndarray:
@@ -167,3 +171,27 @@ def compute_metrics(
             raise InputError(f"unknown metric '{name}'", field="evaluate.metrics")
         out[name] = round(float(value), 6)
     return out
+
+
+def score_split(
+    module: ModuleType,
+    model: Any,
+    spec: PipelineSpec,
+    frame: pd.DataFrame,
+    features: list[str],
+    classes: list[Any],
+) -> tuple[dict[str, float], pd.DataFrame]:
+    """The team's `predict` on `frame`'s features, and the spec's metrics of its predictions.
+
+    `train` logs these for the test split; `evaluate` scores the saved bundle the same way.
+    """
+    predictions = module.predict(model, frame[features])
+    metrics = compute_metrics(
+        spec.task,
+        spec.metrics,
+        frame[spec.target],
+        predictions,
+        classes,
+        positive_class=spec.positive_class,
+    )
+    return metrics, predictions

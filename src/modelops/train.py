@@ -35,7 +35,7 @@ from modelops.data.profile import training_profile
 from modelops.data.read import frame_digest, load_data
 from modelops.data.split import split
 from modelops.fsutil import sha256_file, tree_digest
-from modelops.metrics import compute_metrics
+from modelops.metrics import score_split
 from modelops.modelapi import TrainContext, load_model_module
 from modelops.project import Project
 from modelops.results import CommandResult
@@ -227,31 +227,6 @@ def _log_signature(
     mc.log_artifacts(run_id, str(folder), artifact_path=SIGNATURE_ARTIFACT_PATH)
 
 
-def _test_metrics(
-    module: ModuleType,
-    model: Any,
-    spec: PipelineSpec,
-    test: pd.DataFrame,
-    features: list[str],
-    classes: list[Any],
-) -> dict[str, float]:
-    """The spec's metrics of the just-trained model on the test split, for the MLflow run.
-
-    Logged here so that every run carries them, including one whose gates fail (it is
-    never registered) and a PR run that does not register; `evaluate` scores the
-    saved bundle again for the gates without opening MLflow.
-    """
-    predictions = module.predict(model, test[features])
-    return compute_metrics(
-        spec.task,
-        spec.metrics,
-        test[spec.target],
-        predictions,
-        classes,
-        positive_class=spec.positive_class,
-    )
-
-
 def _up_to_date(project: Project, previous: dict[str, Any], identity: dict[str, str]) -> bool:
     """The last train.json is for this exact job and its bundle is still intact.
 
@@ -417,7 +392,9 @@ def train_model(
                 training=training,
             )
         with timer("test_metrics"):
-            test_metrics = _test_metrics(module, model, spec, test_df, features, classes)
+            # Logged at training so every run carries them, including one whose gates fail
+            # (never registered); `evaluate` scores the saved bundle again for the gates.
+            test_metrics, _ = score_split(module, model, spec, test_df, features, classes)
         with timer("log_artifacts"), registry.mlflow_errors("upload the bundle"):
             mc.log_artifacts(run_id, str(bundle_dir), artifact_path=registry.BUNDLE_ARTIFACT_PATH)
             scratch = project.state_dir / "tmp" / run_id
