@@ -38,7 +38,7 @@ from modelops.errors import DataError, InputError, PromotionError
 from modelops.fsutil import atomic_write_text, sha256_file
 from modelops.project import Project
 from modelops.results import CommandResult
-from modelops.spec import DriftSpec, load_manifest, load_pipeline
+from modelops.spec import DriftSpec, load_pipeline, require_manifest
 
 BINS = 10
 # Empty bins would make PSI infinite; this floor is the customary one.
@@ -291,13 +291,7 @@ def check_drift(project: Project, model: str, env: str, source: Path) -> dict[st
             field="drift",
             hint="add drift.features (and test, threshold) to the spec",
         )
-    manifest = load_manifest(project, env, model)
-    if manifest is None:
-        raise PromotionError(
-            f"'{env}' does not run '{model}'; nothing to compare against",
-            file=project.relative(project.manifest_path(env, model)),
-            hint=f"promote {model} into {env} first",
-        )
+    manifest = require_manifest(project, env, model, why="nothing to compare against")
     if spec.is_remote_data:
         raise InputError(
             "drift needs the training data locally",

@@ -29,12 +29,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelops.errors import DataError, InputError, PromotionError
+from modelops.errors import DataError, InputError
 from modelops.fsutil import atomic_write_text
 from modelops.project import Project
 from modelops.results import CommandResult
 from modelops.serve import SCORED_AT_COLUMN, SHA256_COLUMN, VERSION_COLUMN
-from modelops.spec import HIGHER_IS_BETTER, MonitorSpec, PipelineSpec, load_manifest, load_pipeline
+from modelops.spec import (
+    HIGHER_IS_BETTER,
+    MonitorSpec,
+    PipelineSpec,
+    load_pipeline,
+    require_manifest,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -536,13 +542,7 @@ def check_monitor(
             field="monitor",
             hint="add monitor.max_drop (and window, min_rows) to the spec",
         )
-    manifest = load_manifest(project, env, model)
-    if manifest is None:
-        raise PromotionError(
-            f"'{env}' does not run '{model}'; nothing to compare against",
-            file=project.relative(project.manifest_path(env, model)),
-            hint=f"promote {model} into {env} first",
-        )
+    manifest = require_manifest(project, env, model, why="nothing to compare against")
     if not predictions:
         raise InputError("no predictions file given", field="--predictions")
     assert spec.id_column is not None

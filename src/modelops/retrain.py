@@ -19,11 +19,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from modelops.errors import InputError, PromotionError
+from modelops.errors import InputError
 from modelops.fsutil import atomic_write_text, read_text, sha256_file
 from modelops.project import Project
 from modelops.results import CommandResult
-from modelops.spec import PipelineSpec, load_manifest, load_pipeline, validate_document
+from modelops.spec import PipelineSpec, load_pipeline, require_manifest, validate_document
 
 SNAPSHOT_SUFFIXES = (".csv", ".parquet")
 TRIGGERS = ("drift", "monitor", "manual")
@@ -134,12 +134,7 @@ def retrain_pull_request(
             f"unknown trigger '{trigger}'", field="--trigger", hint=f"one of {', '.join(TRIGGERS)}"
         )
     spec = load_pipeline(project, model)
-    manifest = load_manifest(project, env, model)
-    if manifest is None:
-        raise PromotionError(
-            f"'{env}' does not run '{model}'; there is no champion to retrain",
-            file=project.relative(project.manifest_path(env, model)),
-        )
+    manifest = require_manifest(project, env, model, why="there is no champion to retrain")
     uri, local = newest_snapshot(project, snapshot)
     digest = snapshot_digest(project, spec, uri, local)
     champion_data = str(manifest.raw["data_sha256"])

@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from modelops.errors import InputError, SpecError
+from modelops.errors import InputError, PromotionError, SpecError
 from modelops.fsutil import read_yaml
 from modelops.project import Project
 from modelops.schemaversion import check_schema_version
@@ -530,6 +530,18 @@ def load_manifest(project: Project, env: str, model: str) -> Manifest | None:
         return None
     rel = _relative(project, path)
     return parse_manifest(read_yaml(path, what="manifest"), env=env, model=model, file=rel)
+
+
+def require_manifest(project: Project, env: str, model: str, *, why: str) -> Manifest:
+    """The manifest of `model` in `env`; a PromotionError saying `why` it is needed if none."""
+    manifest = load_manifest(project, env, model)
+    if manifest is None:
+        raise PromotionError(
+            f"'{env}' does not run '{model}'; {why}",
+            file=project.relative(project.manifest_path(env, model)),
+            hint=f"promote {model} into {env} first",
+        )
+    return manifest
 
 
 def list_manifests(project: Project, env: str) -> list[Manifest]:
