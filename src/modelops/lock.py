@@ -108,6 +108,7 @@ class ExclusiveStore(Protocol):
     def read_versioned(self, key: str) -> tuple[bytes, str] | None: ...
     def replace_if_match(self, key: str, data: bytes, etag: str) -> str | None: ...
     def delete_key(self, key: str) -> None: ...
+    def delete_if_match(self, key: str, etag: str) -> bool: ...
     def describe_key(self, key: str) -> str: ...
 
 
@@ -177,9 +178,8 @@ class Lease:
         with self._mutex:
             if self.lost:
                 return
-            current = self.store.read_versioned(self.key)
-            if current is not None and current[1] == self.etag:
-                self.store.delete_key(self.key)
+            # Conditional: a holder that took the lock over after our last renewal keeps it.
+            self.store.delete_if_match(self.key, self.etag)
 
 
 def _now_iso() -> str:

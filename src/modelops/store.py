@@ -76,6 +76,7 @@ class Store(Protocol):
     def replace_if_match(self, key: str, data: bytes, etag: str) -> str | None: ...
     def read_key(self, key: str) -> bytes | None: ...
     def delete_key(self, key: str) -> None: ...
+    def delete_if_match(self, key: str, etag: str) -> bool: ...
     def describe_key(self, key: str) -> str: ...
 
 
@@ -302,6 +303,14 @@ class LocalStore:
     def delete_key(self, key: str) -> None:
         (self.root / key).unlink(missing_ok=True)
 
+    def delete_if_match(self, key: str, etag: str) -> bool:
+        """Delete `key` only if its ETag is still `etag`; False when it changed or is gone."""
+        with self._cas(key) as path:
+            if not path.is_file() or sha256_bytes(path.read_bytes()) != etag:
+                return False
+            path.unlink()
+        return True
+
 
 class S3Store:
     """`s3://bucket/prefix/<env>`; endpoint from AWS_ENDPOINT_URL or MODELOPS_S3_ENDPOINT_URL."""
@@ -488,6 +497,22 @@ class S3Store:
     def delete_key(self, key: str) -> None:
         with self._calling("delete", key):
             self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def delete_if_match(self, key: str, etag: str) -> bool:
+        """DELETE with If-Match: another holder's newer lock object is never removed."""
+        from botocore.exceptions import ClientError
+
+        with self._calling("lock", key):
+            try:
+                self.client.delete_object(Bucket=self.bucket, Key=self._key(key), IfMatch=etag)
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code")
+                if code in ("PreconditionFailed", "ConditionalRequestConflict", "412"):
+                    return False
+                if code in ("NoSuchKey", "404"):
+                    return False
+                raise
+        return True
 
 
 def _target(project: Project, env: str, configured: str | None) -> tuple[str, str, str]:

@@ -185,3 +185,21 @@ def test_lock_left_by_a_crashed_deploy_is_taken_over_within_a_minute(
     assert _live(stack, "dev")["toy"]["version"] == info.version
     keys = s3.list_objects_v2(Bucket=stack.bucket, Prefix=f"{_prefix()}/dev/deploy.lock")
     assert keys.get("KeyCount", 0) == 0  # released
+
+
+def test_lock_release_on_s3_never_deletes_a_newer_holders_object(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A release with a stale ETag is a conditional DELETE S3 refuses: the new holder keeps it."""
+    monkeypatch.setenv("MODELOPS_S3_ENDPOINT_URL", stack.s3_url)
+    for key, value in stack.env(f"t-{uuid.uuid4().hex[:8]}").items():
+        monkeypatch.setenv(key, value)
+    store = S3Store(stack.bucket, f"{_prefix()}/dev")
+    ours = store.create_exclusive("deploy.lock", b'{"owner": "us"}')
+    assert ours is not None
+    theirs = store.replace_if_match("deploy.lock", b'{"owner": "them"}', ours)
+    assert theirs is not None
+    assert store.delete_if_match("deploy.lock", ours) is False
+    assert store.read_key("deploy.lock") == b'{"owner": "them"}'
+    assert store.delete_if_match("deploy.lock", theirs) is True
+    assert store.read_key("deploy.lock") is None

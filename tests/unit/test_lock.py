@@ -95,6 +95,20 @@ def test_a_holder_whose_lease_was_taken_over_is_fenced(tmp_path: Path) -> None:
     assert store.read_key("deploy.lock") == b'{"owner": "other"}'
 
 
+def test_release_deletes_only_its_own_lock_object(tmp_path: Path) -> None:
+    """The release is a conditional delete: a stale ETag leaves the newer holder's object."""
+    store = LocalStore(tmp_path)
+    ours = store.create_exclusive("deploy.lock", b'{"owner": "us"}')
+    assert ours is not None
+    theirs = store.replace_if_match("deploy.lock", b'{"owner": "them"}', ours)
+    assert theirs is not None
+    assert store.delete_if_match("deploy.lock", ours) is False
+    assert store.read_key("deploy.lock") == b'{"owner": "them"}'
+    assert store.delete_if_match("deploy.lock", theirs) is True
+    assert store.read_key("deploy.lock") is None
+    assert store.delete_if_match("deploy.lock", theirs) is False  # already gone
+
+
 class _UnconditionalStore(LocalStore):
     """A folder store that, like some S3-compatible servers, ignores If-None-Match."""
 
