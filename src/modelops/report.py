@@ -4,7 +4,9 @@ Built only from the JSON results of data-test, train, evaluate (and register whe
 present). Those files come from a PR's code, so every value taken from them is
 escaped before it reaches markdown: a hostile metric name or param cannot inject
 HTML, links or table cells. The same results give byte-identical markdown and
-PNGs (no timestamps anywhere), so re-running a job does not churn the PR comment.
+PNGs, so re-running a job does not churn the PR comment: the only times shown are
+a GPU instance's launch and end from the stop step's record, and the price table's
+age is counted to that end (to today only for a GPU run without the record).
 """
 
 from __future__ import annotations

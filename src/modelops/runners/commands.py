@@ -21,10 +21,12 @@ from modelops.project import Project
 from modelops.results import CommandResult
 
 if TYPE_CHECKING:
+    from modelops.runners.billing import BilledLife
     from modelops.runners.ec2 import RunContext
     from modelops.spec import PipelineSpec
 
 SUBJECT = "runners"
+BILLING_NOTE = "billed per second, 60 s minimum"
 
 
 @dataclass(frozen=True)
@@ -326,7 +328,7 @@ def stop_gpu_runners(
     return RunnerResult(command="stop", subject=SUBJECT, data=outcome, summary=summary)
 
 
-def _billing_lines(lives: list[Any], prices: Path | None) -> list[str]:
+def _billing_lines(lives: list[BilledLife], prices: Path | None) -> list[str]:
     """One line per instance: its billed life and, where the table has it, the estimate."""
     from modelops.runners.cost import load_prices
 
@@ -425,6 +427,3 @@ def runner_cost(
             f"${estimate['usd_per_hour']:.4f}/h, {BILLING_NOTE}; {age}, {estimate['prices']})"
         ],
     )
-
-
-BILLING_NOTE = "billed per second, 60 s minimum"
