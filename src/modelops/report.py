@@ -219,7 +219,7 @@ class ComputeCost:
 def _budget_text(budget: dict[str, Any]) -> str:
     limit = f"budget: {fmt_int(budget.get('max_minutes'))} min"
     if budget.get("max_cost_usd") is not None:
-        limit += f", ${fmt(budget['max_cost_usd'])}"
+        limit += f", ${float(budget['max_cost_usd']):.2f}"
     return limit
 
 
@@ -231,12 +231,12 @@ def _judge(result: ComputeCost, budget: dict[str, Any]) -> ComputeCost:
     result.over_budget = result.cost_usd > cap
     if result.over_budget:
         result.budget_line = (
-            f"cost ≈ ${result.cost_usd:.4f} ({what}) is over the budget max_cost_usd ${fmt(cap)}"
+            f"cost ≈ ${result.cost_usd:.4f} ({what}) is over the budget max_cost_usd ${cap:.2f}"
         )
-        result.lines[-1] += f" ❌ **Over budget**: {code('max_cost_usd')} is ${fmt(cap)}."
+        result.lines[-1] += f" ❌ **Over budget**: {code('max_cost_usd')} is ${cap:.2f}."
     else:
         result.budget_line = (
-            f"cost ≈ ${result.cost_usd:.4f} ({what}) within max_cost_usd ${fmt(cap)}"
+            f"cost ≈ ${result.cost_usd:.4f} ({what}) within max_cost_usd ${cap:.2f}"
         )
     return result
 
