@@ -241,7 +241,10 @@ def test_over_budget_fails_the_report(results: Path, tmp_path: Path, capsys) -> 
     out = results / ".modelops" / "reports" / "toy"
     text = (out / "report.md").read_text()
     assert "## toy: ✅ gates passed, ❌ over budget" in text
-    over = "- ❌ cost ≈ $0.3000 \\(billed life\\) is over the budget max\\_cost\\_usd $0.25 (see Compute)"
+    over = (
+        "- ❌ cost ≈ $0.3000 \\(billed life\\) is over the budget max\\_cost\\_usd $0.25 "
+        "(see Compute)"
+    )
     assert over in text
     assert "❌ **Over budget**: <code>max\\_cost\\_usd</code> is $0.25." in text
     summary = json.loads((out / "report.json").read_text())
