@@ -91,10 +91,11 @@ def test_user_data_arms_the_timer_before_anything_else() -> None:
 
 
 def test_user_data_tells_the_job_its_instance_type() -> None:
-    """The boot script writes the instance type and market into the runner's .env (for cost)."""
+    """The boot script writes the instance type, market and region into the runner's .env."""
     script = render_user_data(jitconfig=JIT, max_minutes=45)
     env_line = next(ln for ln in script.splitlines() if "MODELOPS_INSTANCE_TYPE=" in ln)
     assert "instance-type" in env_line and "instance-life-cycle" in env_line
+    assert "MODELOPS_INSTANCE_REGION=" in env_line and "placement/region" in env_line
     assert env_line.endswith('>> "$RUNNER_DIR/.env"')
     assert script.index("MODELOPS_INSTANCE_TYPE") < script.index("./run.sh")
 
