@@ -194,7 +194,9 @@ def _evaluate(project: Project | None, a: argparse.Namespace) -> CommandResult:
 def _report(project: Project | None, a: argparse.Namespace) -> CommandResult:
     from modelops.report import write_report
 
-    return write_report(_project(project), a.model, output=a.output)
+    return write_report(
+        _project(project), a.model, output=a.output, billing=a.billing, prices=a.prices
+    )
 
 
 def _register(project: Project | None, a: argparse.Namespace) -> CommandResult:
@@ -337,7 +339,12 @@ def _runners_stop(project: Project | None, a: argparse.Namespace) -> CommandResu
     from modelops.runners.commands import stop_gpu_runners
 
     return stop_gpu_runners(
-        _run_context(a), aws_region=a.aws_region, label=a.label, all_attempts=a.all_attempts
+        _run_context(a),
+        aws_region=a.aws_region,
+        label=a.label,
+        all_attempts=a.all_attempts,
+        billing_out=a.billing_out,
+        prices=a.prices,
     )
 
 
@@ -355,7 +362,9 @@ def _runners_janitor(project: Project | None, a: argparse.Namespace) -> CommandR
 def _runners_cost(project: Project | None, a: argparse.Namespace) -> CommandResult:
     from modelops.runners.commands import runner_cost
 
-    return runner_cost(a.instance_type, a.minutes, spot=a.spot, prices=a.prices)
+    return runner_cost(
+        a.instance_type, a.minutes, spot=a.spot, prices=a.prices, aws_region=a.aws_region
+    )
 
 
 def _assignments(values: Sequence[str], flag: str) -> dict[str, str]:
@@ -493,6 +502,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _model(p)
     p.add_argument("--output", type=_path, help="report folder (default: .modelops/reports/MODEL)")
+    p.add_argument(
+        "--billing",
+        type=_path,
+        metavar="FILE",
+        help="the GPU instance's billed life (`modelops runners stop --billing-out`); "
+        "without it the cost is estimated from training time only",
+    )
+    p.add_argument("--prices", type=_path, help="price table (default: $MODELOPS_GPU_PRICES)")
 
     p = command(
         "register",
@@ -748,6 +765,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--all-attempts", action="store_true", help="every attempt of the run, not just this one"
     )
+    p.add_argument(
+        "--billing-out",
+        type=Path,
+        metavar="FILE",
+        help="write each instance's billed life read from EC2 (launch to end, region, "
+        "market) for `modelops report --billing`",
+    )
+    p.add_argument("--prices", type=Path, help="price table (default: $MODELOPS_GPU_PRICES)")
 
     p = rsub.add_parser(
         "janitor",
@@ -773,10 +798,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = rsub.add_parser(
         "cost",
         help="estimated cost of running an instance type for some minutes",
-        description="Price per hour from the table (src/modelops/runners/prices.json, or "
-        "--prices / $MODELOPS_GPU_PRICES) times the runtime, billed per second.",
+        description="An estimate: the price per hour for the region and market from the "
+        "table (src/modelops/runners/prices.json, or --prices / $MODELOPS_GPU_PRICES) times "
+        "the runtime, billed per second with a 60 s minimum; says how old the table is.",
     )
     p.set_defaults(handler=_runners_cost, needs_project=False)
+    _region_arg(p)
     p.add_argument("--instance-type", required=True)
     p.add_argument("--minutes", type=float, required=True)
     p.add_argument("--spot", type=_bool, nargs="?", const=True, default=False, metavar="BOOL")
