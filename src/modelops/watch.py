@@ -136,12 +136,12 @@ class WatchResult(CommandResult):
         return None if value is None else str(value)
 
 
-def _location(project: Project, template: str, model: str) -> Path:
+def _location(project: Project, template: str, model: str, flag: str) -> Path:
     """`template` with `{model}` filled in, inside the repository."""
     rel = template.replace("{model}", model)
     path = (project.root / rel).resolve()
     if not path.is_relative_to(project.root.resolve()):
-        raise InputError("must name a path inside the repository", file=rel, field=template)
+        raise InputError("must name a path inside the repository", file=rel, field=flag)
     return path
 
 
@@ -181,7 +181,7 @@ def watch_model(
     if "drift" in checks:
         if spec.drift is None:
             raise InputError("the spec has no drift section", file=spec.path, field="drift")
-        files = _files(_location(project, recent, model))
+        files = _files(_location(project, recent, model, "--recent"))
         if not files:
             found["drift"] = {"status": "skipped", "why": f"no recent data at {recent}"}
         else:
@@ -196,8 +196,8 @@ def watch_model(
     if "monitor" in checks:
         if spec.monitor is None:
             raise InputError("the spec has no monitor section", file=spec.path, field="monitor")
-        scored = _files(_location(project, predictions, model))
-        truth = _files(_location(project, labels, model))
+        scored = _files(_location(project, predictions, model, "--predictions"))
+        truth = _files(_location(project, labels, model, "--labels"))
         if not scored or not truth:
             missing = predictions if not scored else labels
             found["monitor"] = {"status": "skipped", "why": f"nothing at {missing}"}
