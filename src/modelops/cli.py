@@ -277,7 +277,12 @@ def _retrain(project: Project | None, a: argparse.Namespace) -> CommandResult:
     from modelops.retrain import retrain_pull_request
 
     return retrain_pull_request(
-        _project(project), a.model, a.snapshot, env=a.env, trigger=a.trigger
+        _project(project),
+        a.model,
+        a.snapshot,
+        env=a.env,
+        trigger=a.trigger,
+        missing_ok=a.missing_ok,
     )
 
 
@@ -687,6 +692,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="manual",
         choices=["drift", "monitor", "manual"],
         help="what asked for it; its report goes into the body",
+    )
+    p.add_argument(
+        "--missing-ok",
+        action="store_true",
+        help="a local location that does not exist yet means no newer data (action issue)",
     )
 
     p = command(

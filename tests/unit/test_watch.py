@@ -1,4 +1,4 @@
-"""`modelops due` and `modelops watch`: each model watched on its spec's schedule, findings named."""
+"""`modelops due` and `modelops watch`: each model watched on its own schedule, findings named."""
 
 from __future__ import annotations
 
