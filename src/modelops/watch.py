@@ -174,7 +174,10 @@ def watch_model(
             raise InputError("the spec has no drift section", file=spec.path, field="drift")
         files = _files(_location(project, recent, model, "--recent"))
         if not files:
-            found["drift"] = {"status": "skipped", "why": f"no recent data at {recent}"}
+            found["drift"] = {
+                "status": "skipped",
+                "why": f"no recent data at {recent.replace('{model}', model)}",
+            }
         else:
             from modelops.drift import drift_report
 
@@ -190,7 +193,7 @@ def watch_model(
         scored = _files(_location(project, predictions, model, "--predictions"))
         truth = _files(_location(project, labels, model, "--labels"))
         if not scored or not truth:
-            missing = predictions if not scored else labels
+            missing = (predictions if not scored else labels).replace("{model}", model)
             found["monitor"] = {"status": "skipped", "why": f"nothing at {missing}"}
         else:
             from modelops.monitor import monitor_performance

@@ -151,7 +151,7 @@ def test_a_check_without_its_data_is_skipped_not_failed(project: Project) -> Non
     code, result = _watch(project, project.root / "nowhere")
     assert code == 0 and result["trigger"] is None
     assert result["checks"]["monitor"]["status"] == "skipped"
-    assert result["checks"]["monitor"]["why"] == "nothing at nowhere/{model}/scored"
+    assert result["checks"]["monitor"]["why"] == "nothing at nowhere/toy/scored"
 
 
 def test_an_unknown_check_or_a_path_outside_the_repository_exits_2(
