@@ -167,12 +167,17 @@ def watch_model(
             hint=f"one or more of {', '.join(CHECKS)}",
         )
     spec = load_pipeline(project, model)
+    for check in checks:
+        if getattr(spec, check) is None:
+            raise InputError(f"the spec has no {check} section", file=spec.path, field=check)
+    # Every path is checked before any check writes its report (bad input writes nothing).
+    recent_at = _location(project, recent, model, "--recent")
+    predictions_at = _location(project, predictions, model, "--predictions")
+    labels_at = _location(project, labels, model, "--labels")
     found: dict[str, Any] = {}
     lines: list[str] = []
     if "drift" in checks:
-        if spec.drift is None:
-            raise InputError("the spec has no drift section", file=spec.path, field="drift")
-        files = _files(_location(project, recent, model, "--recent"))
+        files = _files(recent_at)
         if not files:
             found["drift"] = {
                 "status": "skipped",
@@ -188,10 +193,8 @@ def watch_model(
                 "report": f"reports/{model}/drift-{env}.md",
             }
     if "monitor" in checks:
-        if spec.monitor is None:
-            raise InputError("the spec has no monitor section", file=spec.path, field="monitor")
-        scored = _files(_location(project, predictions, model, "--predictions"))
-        truth = _files(_location(project, labels, model, "--labels"))
+        scored = _files(predictions_at)
+        truth = _files(labels_at)
         if not scored or not truth:
             missing = (predictions if not scored else labels).replace("{model}", model)
             found["monitor"] = {"status": "skipped", "why": f"nothing at {missing}"}

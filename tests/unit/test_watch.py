@@ -165,3 +165,21 @@ def test_an_unknown_check_or_a_path_outside_the_repository_exits_2(
     )
     err = capsys.readouterr().err
     assert code == 2 and "field '--recent'" in err and "inside the repository" in err
+
+
+def test_a_bad_path_for_one_check_writes_no_report_of_the_other(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Drift's data is fine but --labels leaves the repository: exit 2 before drift runs."""
+    recent = project.root / "data" / "toy" / "recent.csv"
+    recent.write_text((project.root / "data" / "toy" / "toy.csv").read_text())
+    reports = project.state_dir / "reports" / "toy"
+    before = sorted(reports.glob("drift-*")) if reports.is_dir() else []
+    code = modelops(
+        project, "watch", "toy", "--env", "dev", "--checks", "drift,monitor",
+        "--labels", "../../labels.csv",
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "field '--labels'" in err
+    assert (sorted(reports.glob("drift-*")) if reports.is_dir() else []) == before
+    recent.unlink()
