@@ -279,7 +279,34 @@ def _retrain(project: Project | None, a: argparse.Namespace) -> CommandResult:
     from modelops.retrain import retrain_pull_request
 
     return retrain_pull_request(
-        _project(project), a.model, a.snapshot, env=a.env, trigger=a.trigger
+        _project(project),
+        a.model,
+        a.snapshot,
+        env=a.env,
+        trigger=a.trigger,
+        missing_ok=a.missing_ok,
+    )
+
+
+def _due(project: Project | None, a: argparse.Namespace) -> CommandResult:
+    from modelops.watch import due_checks
+
+    return due_checks(
+        _project(project), a.env, at=a.at, models=list(_items(a.models)) or None, every=a.all
+    )
+
+
+def _watch(project: Project | None, a: argparse.Namespace) -> CommandResult:
+    from modelops.watch import watch_model
+
+    return watch_model(
+        _project(project),
+        a.model,
+        a.env,
+        list(_items([a.checks])),
+        recent=a.recent,
+        predictions=a.predictions,
+        labels=a.labels,
     )
 
 
@@ -403,6 +430,12 @@ def _github_comment(project: Project | None, a: argparse.Namespace) -> CommandRe
     from modelops.github.commands import post_comment
 
     return post_comment(a.repo, a.pr, a.marker, a.body_file, author=a.author)
+
+
+def _github_retrain(project: Project | None, a: argparse.Namespace) -> CommandResult:
+    from modelops.github.commands import open_retrain_request
+
+    return open_retrain_request(_project(project), a.repo, a.model, base=a.base)
 
 
 # -- the parser ----------------------------------------------------------------------
@@ -677,6 +710,54 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["drift", "monitor", "manual"],
         help="what asked for it; its report goes into the body",
     )
+    p.add_argument(
+        "--missing-ok",
+        action="store_true",
+        help="a local location that does not exist yet means no newer data (action issue)",
+    )
+
+    p = command(
+        "due",
+        _due,
+        "which models of an environment have a drift or monitor check due in this hour "
+        "(their spec's schedule); writes matrix and any to $GITHUB_OUTPUT",
+    )
+    _env(p, flag=True)
+    p.add_argument("--at", help="the time whose hour is checked, ISO 8601 (default: now, UTC)")
+    p.add_argument(
+        "--models", nargs="+", metavar="MODEL", help="only these models (default: every spec)"
+    )
+    p.add_argument(
+        "--all", action="store_true", help="every check each model has, whatever its schedule"
+    )
+
+    p = command(
+        "watch",
+        _watch,
+        "run a model's due checks (drift, monitor) on the repository's data; exit 3 and "
+        "trigger=drift|monitor in $GITHUB_OUTPUT when one finds a problem",
+    )
+    _model(p)
+    _env(p, flag=True)
+    p.add_argument(
+        "--checks", required=True, help="comma-separated: drift, monitor (from `modelops due`)"
+    )
+    p.add_argument(
+        "--recent",
+        default="data/{model}/recent.csv",
+        help="recent data for drift, {model} replaced (default: data/{model}/recent.csv)",
+    )
+    p.add_argument(
+        "--predictions",
+        default="data/{model}/predictions",
+        help="predictions file or folder for monitor, {model} replaced "
+        "(default: data/{model}/predictions)",
+    )
+    p.add_argument(
+        "--labels",
+        default="data/{model}/labels.csv",
+        help="labels file for monitor, {model} replaced (default: data/{model}/labels.csv)",
+    )
 
     p = command(
         "new",
@@ -899,6 +980,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="login whose comments may be updated (default: github-actions[bot] inside "
         "Actions, else the token's user)",
     )
+
+    p = gsub.add_parser(
+        "retrain",
+        help="open or update the retraining pull request or issue `modelops retrain` wrote",
+        description="Read the result of `modelops retrain MODEL`. For a pull request: commit "
+        "the rewritten spec to modelops/retrain-MODEL (one commit on --base, left alone when "
+        "the branch already holds it) and open or update the one open PR from that branch. "
+        "For an issue: open or update the one open issue marked retrain:MODEL. Use a GitHub "
+        "App token, so that the pull request's checks run.",
+    )
+    p.set_defaults(handler=_github_retrain, needs_project=True)
+    _model(p)
+    p.add_argument(
+        "--repo",
+        default=_from_env("GITHUB_REPOSITORY"),
+        metavar="OWNER/REPO",
+        help="default: $GITHUB_REPOSITORY",
+    )
+    p.add_argument("--base", default="main", help="branch the pull request targets (main)")
     return parser
 
 
