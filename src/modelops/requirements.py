@@ -118,9 +118,8 @@ def parse_lock(text: str, file: str = LOCK) -> Lock:
                 raise InputError(f"'{req.name}' is pinned twice", file=file, line=number)
             # `--annotation-style line` writes the notes on the pin's own line.
             inline = logical.partition("# via ")[2]
-            current = (name, specs[0].version, hashes, [_via_item(v) for v in inline.split(",")])
-            if not inline:
-                current[3].clear()
+            via = [_via_item(v) for v in inline.split(",")] if inline else []
+            current = (name, specs[0].version, hashes, via)
             in_via_block = False
             continue
         stripped = line.strip()
