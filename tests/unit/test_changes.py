@@ -468,3 +468,16 @@ def test_a_spec_naming_a_missing_requirements_file_is_refused(
     assert main(["changed", "--base", base]) == 2
     err = capsys.readouterr().err
     assert "pipelines/beta.yaml" in err and "train.requirements" in err
+
+
+def test_a_requirements_file_outside_requirements_is_refused(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`train.requirements` must be requirements/NAME.in (what `make lock` compiles): exit 2."""
+    base = git(repo, "rev-parse", "HEAD")
+    spec = repo / "pipelines" / "beta.yaml"
+    spec.write_text(spec.read_text().replace("requirements/beta.in", "../beta.txt"))
+    commit(repo)
+    assert main(["changed", "--base", base]) == 2
+    err = capsys.readouterr().err
+    assert "pipelines/beta.yaml" in err and "train.requirements" in err
