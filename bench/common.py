@@ -269,7 +269,8 @@ def scratch_project(dest: Path, *, with_data: bool = True) -> Path:
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
-    names = ["pipelines", "environments", *(["data"] if with_data else [])]
+    # requirements/: a spec may name its own requirements file there (train.requirements).
+    names = ["pipelines", "environments", "requirements", *(["data"] if with_data else [])]
     for name in names:
         if (REPO / name).exists():
             ignored = shutil.ignore_patterns("models") if name == "environments" else None

@@ -7,11 +7,18 @@ A model is touched when one of these changes between the merge base of
 - its code: the package folder of its entrypoint and of its data schema module
   (`models.churn` → `src/models/churn/`);
 - its data file (`data.path`, when local);
-- any extra glob in the spec's `paths` (fnmatch: `*` also matches `/`).
+- any extra glob in the spec's `paths` (fnmatch: `*` also matches `/`);
+- its own requirements file (`train.requirements`);
+- in `requirements/lock.txt`, the pin of a package that its requirements reach
+  (`requirements/models.in`, its own file, and what these need in turn, read
+  from pip-compile's `# via` notes; see modelops.requirements).
 
-A change to the toolkit itself (`src/modelops/`, `pyproject.toml`) or to the
-shared model package (files directly in `src/models/`) touches every model:
-all of them may train differently afterwards.
+A change to the toolkit's code (`src/modelops/`), to the shared model package
+(files directly in `src/models/`) or to the requirements every model shares
+(`requirements/models.in`) touches every model: all of them may train
+differently afterwards. A change to the toolkit's dependencies alone
+(`pyproject.toml`, a pin in the lock that no model's requirements reach)
+touches none.
 
 With `--since-registered` (main.yml) each model is compared with the commit of
 its newest registered version instead of `--base`: a push whose run was
@@ -35,11 +42,12 @@ from typing import Any
 
 from modelops.errors import InputError
 from modelops.project import Project
+from modelops.requirements import LOCK, SHARED, Lock, changed_pins, lock_at, model_sources
 from modelops.results import CommandResult
 from modelops.spec import PipelineSpec, list_models, load_pipeline
 
 # Paths whose change retrains every model (prefixes end with "/").
-GLOBAL_PATHS = ("src/modelops/", "pyproject.toml")
+GLOBAL_PATHS = ("src/modelops/", SHARED)
 # Files directly in the shared `models` package (not in a model's own folder).
 _SHARED_MODELS_PACKAGE = "src/models/"
 # `git diff` against the all-zero SHA (a push that created the branch) has no base.
@@ -108,7 +116,33 @@ def _watched_paths(project: Project, spec: PipelineSpec) -> list[str]:
         # A local data path may be a file or a folder of files.
         data = spec.data_path.rstrip("/")
         watched.extend([data, data + "/"])
+    if spec.requirements:
+        watched.append(spec.requirements)
     return watched
+
+
+@dataclass(frozen=True)
+class LockChange:
+    """The packages whose pin moved in requirements/lock.txt, and both ends' dependency notes."""
+
+    packages: frozenset[str]
+    base: Lock | None
+    head: Lock | None
+
+    def reached(self, sources: set[str]) -> list[str]:
+        """The moved packages that `sources` need, at either end of the change (sorted)."""
+        reached: set[str] = set()
+        for lock in (self.base, self.head):
+            if lock is not None:
+                reached |= lock.reached_from(sources)
+        return sorted(self.packages & reached)
+
+
+def lock_change(project: Project, base: str, head: str) -> LockChange:
+    """How requirements/lock.txt changed between the merge base of `base` and `head`."""
+    merge_base = project.git("merge-base", base, head)
+    old, new = lock_at(project, merge_base), lock_at(project, head)
+    return LockChange(frozenset(changed_pins(old, new)), old, new)
 
 
 def _matches(path: str, watched: list[str], globs: tuple[str, ...]) -> bool:
@@ -126,8 +160,22 @@ def _is_global(path: str) -> bool:
     )
 
 
-def touched_models(project: Project, files: list[str] | None) -> list[Touched]:
-    """The models `files` touch (every model when `files` is None), sorted by name."""
+def _lock_reason(project: Project, spec: PipelineSpec, change: LockChange) -> str | None:
+    packages = change.reached(model_sources(project, spec.requirements))
+    if not packages:
+        return None
+    more = f" and {len(packages) - 3} more" if len(packages) > 3 else ""
+    return f"{LOCK} ({', '.join(packages[:3])}{more})"
+
+
+def touched_models(
+    project: Project, files: list[str] | None, lock: LockChange | None = None
+) -> list[Touched]:
+    """The models `files` touch (every model when `files` is None), sorted by name.
+
+    `lock`: how requirements/lock.txt changed, when it is among `files`; without it a
+    change of the lock touches no model through the lock itself.
+    """
     models = list_models(project)
     if files is None:
         return [
@@ -138,6 +186,8 @@ def touched_models(project: Project, files: list[str] | None) -> list[Touched]:
         spec = load_pipeline(project, model)  # raises naming the file and field
         watched = _watched_paths(project, spec)
         reason = next((p for p in files if _is_global(p) or _matches(p, watched, spec.paths)), None)
+        if reason is None and lock is not None:
+            reason = _lock_reason(project, spec, lock)
         if reason is not None:
             touched.append(Touched(model, reason, spec))
     return touched
@@ -178,7 +228,8 @@ def touched_since_registered(project: Project, head: str) -> tuple[list[Touched]
             ]
             continue
         files = changed_files(project, base, head)
-        touched += [t for t in touched_models(project, files) if t.model in models]
+        lock = lock_change(project, base, head) if files and LOCK in files else None
+        touched += [t for t in touched_models(project, files, lock) if t.model in models]
     return sorted(touched, key=lambda t: t.model), bases
 
 
@@ -286,7 +337,8 @@ def changed_models(
         raise InputError("give --base COMMIT or --since-registered", field="--base")
     else:
         files = changed_files(project, base, head)
-        touched = touched_models(project, files)
+        lock = lock_change(project, base, head) if files and LOCK in files else None
+        touched = touched_models(project, files, lock)
     base = base or ""
     matrices = split_matrices(touched, gpu_runners=gpu_runners)
     chunked = chunks(touched, gpu_runners=gpu_runners)

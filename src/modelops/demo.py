@@ -1,7 +1,7 @@
 """`modelops demo`: the whole model loop on the example models, in a scratch repository.
 
 The scratch folder gets a copy of pipelines/, environments/ (the stage files, not
-the manifests), data/ and src/models/, its own git history and its own embedded
+the manifests), data/, src/models/ and requirements/, its own git history and its own embedded
 MLflow under `.modelops/`; the user's checkout and any configured tracking server
 are never touched. The manifests stay behind because they name versions of the
 user's registry, which the scratch registry does not hold: the demo promotes its
@@ -26,7 +26,8 @@ from modelops.errors import InputError, ModelopsError
 from modelops.project import Project
 from modelops.results import CommandResult
 
-COPIED = ("pipelines", "environments", "data", "src/models")
+# requirements/: a spec may name its own requirements file there (train.requirements).
+COPIED = ("pipelines", "environments", "data", "src/models", "requirements")
 # Settings that would point the demo at the user's state instead of the scratch copy.
 ISOLATED_VARS = ("MLFLOW_TRACKING_URI", "MODELOPS_HOME", "MODELOPS_PROJECT", "MODELOPS_STORE")
 # Runs one command line (argv without the program name) and returns its exit code.

@@ -193,6 +193,8 @@ class PipelineSpec:
     drift: DriftSpec | None = None
     monitor: MonitorSpec | None = None
     paths: tuple[str, ...] = ()
+    # `train.requirements`: the model's own pip requirements file (project-relative), if any.
+    requirements: str | None = None
     description: str = ""
     # Binary tasks: the positive label as written in the spec (None: the last sorted label).
     positive_class: Any = None
@@ -270,7 +272,14 @@ def load_pipeline(project: Project, model: str) -> PipelineSpec:
         exc.file = str(rel)
         raise
     doc = validate_document(document, "pipeline", rel)
-    return _pipeline_from_doc(doc, rel)
+    spec = _pipeline_from_doc(doc, rel)
+    if spec.requirements is not None and not (project.root / spec.requirements).is_file():
+        raise spec.field_error(
+            "train.requirements",
+            f"requirements file '{spec.requirements}' does not exist",
+            hint="create it (one pip requirement a line) or remove the field",
+        )
+    return spec
 
 
 def _pipeline_from_doc(doc: dict[str, Any], path: Path) -> PipelineSpec:
@@ -462,6 +471,7 @@ def _pipeline_from_doc(doc: dict[str, Any], path: Path) -> PipelineSpec:
         drift=drift,
         monitor=monitor,
         paths=tuple(doc.get("paths", ())),
+        requirements=train.get("requirements"),
         description=doc.get("description", ""),
     )
 

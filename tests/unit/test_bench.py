@@ -213,26 +213,35 @@ def test_gpu_goal_is_judged_on_cuda() -> None:
     assert "80%" in fig.misses[0]
 
 
-def test_warm_setup_total_is_restore_plus_first_start() -> None:
-    """The warm-setup figure adds the restore and the first --help of each round."""
+def test_warm_setup_total_is_restore_plus_toolkit_plus_first_start() -> None:
+    """The warm-setup figure adds the restore, the toolkit install and the first --help."""
     fig = Figure("warm_setup", "8 Warm")
     warm_setup.assess(
-        fig, Stat.of([20.0] * 5), Stat.of([1.0] * 5),
+        fig, Stat.of([20.0] * 5), Stat.of([3.0] * 5), Stat.of([1.0] * 5),
         venv_bytes=2 << 30, archive_bytes=1 << 29, key="k", made_s=0.0, where="tmpfs",
     )  # fmt: skip
     total = fig.rows[-1]
-    assert total.value.startswith("21.00 s") and total.status == MET
+    assert total.value.startswith("24.00 s") and total.status == MET
     assert "onto tmpfs" in fig.rows[0].what
 
 
-def test_warm_setup_key_changes_with_the_dependencies(tmp_path: Path) -> None:
-    """The cache key covers pyproject.toml and a lock file when one exists."""
+def test_warm_setup_key_is_the_lock_and_the_in_files_as_the_action_keys_it(
+    tmp_path: Path,
+) -> None:
+    """The key hashes requirements/lock.txt and requirements/*.in, not pyproject.toml."""
+    (tmp_path / "requirements").mkdir()
+    (tmp_path / "requirements" / "lock.txt").write_text("a==1 --hash=sha256:00\n")
     (tmp_path / "pyproject.toml").write_text("[project]\n")
     first, files = warm_setup.cache_key(tmp_path)
-    assert files == ["pyproject.toml"]
-    (tmp_path / "pylock.toml").write_text("lock\n")
+    assert files == ["requirements/lock.txt"]
+    assert first.startswith("modelops-venv-") and "-torch-" in first
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    assert warm_setup.cache_key(tmp_path)[0] == first
+    (tmp_path / "requirements" / "digits.in").write_text("torch==2.13.0\n")
     second, files = warm_setup.cache_key(tmp_path)
-    assert files == ["pyproject.toml", "pylock.toml"] and second != first
+    assert files == ["requirements/digits.in", "requirements/lock.txt"] and second != first
+    (tmp_path / "requirements" / "lock.txt").write_text("a==2 --hash=sha256:00\n")
+    assert warm_setup.cache_key(tmp_path)[0] not in (first, second)
 
 
 def test_requests_are_counted_from_the_server_access_log() -> None:

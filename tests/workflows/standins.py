@@ -5,8 +5,12 @@ with `--local-repository owner/repo@sha=folder`. They do the least that keeps
 the workflow honest, and record what they were asked to do:
 
 - actions/setup-python: a fresh virtual environment whose interpreter sees the
-  project's installed packages (a `.pth` line), so `pip install -e .` installs
-  the scratch copy offline without touching the project's own `.venv`;
+  project's installed packages (a `.pth` line, and PYTHONPATH for the
+  environment actions/setup makes from it), so the locked install finds every
+  pin already satisfied and installs the scratch copy offline without touching
+  the project's own `.venv`;
+- actions/cache (restore and save): restore always misses, so the jobs take the
+  cold path (install from the lock); save records the key it was given;
 - iterative/setup-cml: a `cml` on PATH that records each comment it is asked
   to post (argv and markdown body) as JSON;
 - actions/upload-artifact: copies the files to an artifacts folder, and
@@ -30,7 +34,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-USES = re.compile(r"^\s*(?:-\s+)?uses:\s*([\w.-]+/[\w.-]+)@([0-9a-f]{40})", re.MULTILINE)
+# owner/repo, then an optional path inside it (actions/cache/restore), then the SHA.
+USES = re.compile(
+    r"^\s*(?:-\s+)?uses:\s*([\w.-]+/[\w.-]+)(?:/[\w./-]+)?@([0-9a-f]{40})", re.MULTILINE
+)
 
 
 @dataclass(frozen=True)
@@ -106,6 +113,7 @@ runs:
         {base_python} -m venv --without-pip "$venv"
         purelib=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
         echo "{site_packages}" > "$purelib/zz-project-venv.pth"
+        echo "PYTHONPATH={site_packages}" >> "$GITHUB_ENV"
         echo "$venv/bin" >> "$GITHUB_PATH"
         version=$("$venv/bin/python" -c 'import platform; print(platform.python_version())')
         echo "python-version=$version" >> "$GITHUB_OUTPUT"
@@ -196,6 +204,48 @@ runs:
       run: |
         mkdir -p "$DEST"
         cp -R "{artifacts}/$NAME"/. "$DEST/"
+""",
+    )
+
+    cache_keys = root / "records" / "cache-keys"
+    _write(
+        root / "actions__cache" / "restore" / "action.yml",
+        """\
+name: cache restore stand-in
+description: an empty cache; every restore misses
+inputs:
+  path: {description: ignored, required: true}
+  key: {description: reported back, required: true}
+outputs:
+  cache-hit:
+    description: always false
+    value: "false"
+  cache-primary-key:
+    description: the key
+    value: ${{ inputs.key }}
+runs:
+  using: composite
+  steps:
+    - shell: bash
+      run: echo "cache miss"
+""",
+    )
+    _write(
+        root / "actions__cache" / "save" / "action.yml",
+        f"""\
+name: cache save stand-in
+description: records the key and the path it would save
+inputs:
+  path: {{description: recorded, required: true}}
+  key: {{description: recorded, required: true}}
+runs:
+  using: composite
+  steps:
+    - shell: bash
+      env:
+        KEY: ${{{{ inputs.key }}}}
+        SAVED: ${{{{ inputs.path }}}}
+      run: echo "$KEY $SAVED" >> "{cache_keys}"
 """,
     )
 

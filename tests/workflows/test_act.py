@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -191,6 +192,12 @@ def test_pr_workflow_trains_the_touched_model_and_posts_its_report(
     assert not (state / "results" / "digits").exists(), "an untouched model never trains"
     run_tags = _mlflow_run_tags(state, train["run_id"])
     assert run_tags["modelops.sha256"] == train["sha256"]
+    # Each job missed the (empty) cache, installed from the lock and saved its venv under
+    # one key: the lock's hash, the Python version, the OS and the torch build.
+    saved = (standins.root / "records" / "cache-keys").read_text("utf-8").splitlines()
+    keys = {line.split()[0] for line in saved}
+    assert len(saved) == 3 and len(keys) == 1, saved
+    assert re.fullmatch(r"modelops-venv-Linux-X64-py3\.\d+\.\d+-torch-cpu-[0-9a-f]{64}", *keys)
 
     # Last, so that the checks above still speak when the lint job fails on the code itself.
     assert jobs.get("checks") == "success", f"lint/unit job failed: see {tmp_path}/act-pr.yml.log"
@@ -243,6 +250,8 @@ def test_deploy_workflow_reconciles_dev_and_only_plans_prod(
     assert (churn["version"], churn["sha256"]) == (manifest["version"], manifest["sha256"])
     prod = json.loads((state / "results" / "prod" / "deploy.json").read_text())
     assert prod["dry_run"] is True
+    # A deploy never restores or saves a cache: it installed from the lock.
+    assert not (standins.root / "records" / "cache-keys").exists()
 
 
 # -- main, promote, release, drift, runner-janitor ------------------------------------
