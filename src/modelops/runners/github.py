@@ -92,6 +92,8 @@ class GitHub:
     def generate_jitconfig(self, name: str, labels: list[str]) -> JitConfig:
         """Register a single-use runner; its config is valid for one job only."""
         what = f"register runner {name} on {self.repository}"
+        if not 1 <= len(labels) <= 100:  # GitHub's limit, which githubkit enforces too
+            raise InputError(f"a runner takes 1 to 100 labels, got {len(labels)}", field="--labels")
         with api_errors(what, hints=HINTS):
             response = self._client.rest.actions.generate_runner_jitconfig_for_repo(
                 self._repo.owner,
