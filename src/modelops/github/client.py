@@ -9,6 +9,7 @@ GitHub Enterprise Server set it; tests point it at a local stand-in).
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -82,6 +83,12 @@ def connect(token: str, api_url: str | None = None) -> GitHub[Any]:
     """A githubkit client for `api_url` (default `$GITHUB_API_URL` or api.github.com)."""
     from githubkit import GitHub
 
+    # githubkit retries rate limits and 5xx answers, logging each retry with a traceback;
+    # where no logging is set up Python would print those to stderr. The error that ends
+    # the call is reported once, by api_errors; an application's own handlers still get them.
+    logger = logging.getLogger("githubkit")
+    if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+        logger.addHandler(logging.NullHandler())
     base = (api_url or os.environ.get("GITHUB_API_URL") or DEFAULT_API).rstrip("/")
     # No HTTP cache: a check right after a change must read the new state.
     return GitHub(token, base_url=base, timeout=TIMEOUT_S, http_cache=False)
