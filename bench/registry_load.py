@@ -67,9 +67,12 @@ def _project(root: Path) -> Path:
         shutil.rmtree(root)
     root.mkdir(parents=True)
     write_toy(root)
-    # Not the manifests: they name versions of the checkout's registry (see scratch_project).
+    # The frozen sample project's environment files (a fork may change its own), not its
+    # manifests: they name versions of another registry.
     shutil.copytree(
-        REPO / "environments", root / "environments", ignore=shutil.ignore_patterns("models")
+        REPO / "tests" / "fixtures" / "sample" / "environments",
+        root / "environments",
+        ignore=shutil.ignore_patterns("models"),
     )
     git(root, "init", "-q", "-b", "main")
     git(root, "add", "-A")

@@ -28,6 +28,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "MODELOPS_PROJECT",
         "GITHUB_ACTIONS",
         "GITHUB_STEP_SUMMARY",
+        "GITHUB_OUTPUT",
         "AWS_PROFILE",
     ):
         monkeypatch.delenv(var, raising=False)

@@ -194,7 +194,9 @@ def _evaluate(project: Project | None, a: argparse.Namespace) -> CommandResult:
 def _report(project: Project | None, a: argparse.Namespace) -> CommandResult:
     from modelops.report import write_report
 
-    return write_report(_project(project), a.model, output=a.output)
+    return write_report(
+        _project(project), a.model, output=a.output, billing=a.billing, prices=a.prices
+    )
 
 
 def _register(project: Project | None, a: argparse.Namespace) -> CommandResult:
@@ -277,7 +279,34 @@ def _retrain(project: Project | None, a: argparse.Namespace) -> CommandResult:
     from modelops.retrain import retrain_pull_request
 
     return retrain_pull_request(
-        _project(project), a.model, a.snapshot, env=a.env, trigger=a.trigger
+        _project(project),
+        a.model,
+        a.snapshot,
+        env=a.env,
+        trigger=a.trigger,
+        missing_ok=a.missing_ok,
+    )
+
+
+def _due(project: Project | None, a: argparse.Namespace) -> CommandResult:
+    from modelops.watch import due_checks
+
+    return due_checks(
+        _project(project), a.env, at=a.at, models=list(_items(a.models)) or None, every=a.all
+    )
+
+
+def _watch(project: Project | None, a: argparse.Namespace) -> CommandResult:
+    from modelops.watch import watch_model
+
+    return watch_model(
+        _project(project),
+        a.model,
+        a.env,
+        list(_items([a.checks])),
+        recent=a.recent,
+        predictions=a.predictions,
+        labels=a.labels,
     )
 
 
@@ -337,7 +366,12 @@ def _runners_stop(project: Project | None, a: argparse.Namespace) -> CommandResu
     from modelops.runners.commands import stop_gpu_runners
 
     return stop_gpu_runners(
-        _run_context(a), aws_region=a.aws_region, label=a.label, all_attempts=a.all_attempts
+        _run_context(a),
+        aws_region=a.aws_region,
+        label=a.label,
+        all_attempts=a.all_attempts,
+        billing_out=a.billing_out,
+        prices=a.prices,
     )
 
 
@@ -355,7 +389,9 @@ def _runners_janitor(project: Project | None, a: argparse.Namespace) -> CommandR
 def _runners_cost(project: Project | None, a: argparse.Namespace) -> CommandResult:
     from modelops.runners.commands import runner_cost
 
-    return runner_cost(a.instance_type, a.minutes, spot=a.spot, prices=a.prices)
+    return runner_cost(
+        a.instance_type, a.minutes, spot=a.spot, prices=a.prices, aws_region=a.aws_region
+    )
 
 
 def _assignments(values: Sequence[str], flag: str) -> dict[str, str]:
@@ -394,6 +430,12 @@ def _github_comment(project: Project | None, a: argparse.Namespace) -> CommandRe
     from modelops.github.commands import post_comment
 
     return post_comment(a.repo, a.pr, a.marker, a.body_file, author=a.author)
+
+
+def _github_retrain(project: Project | None, a: argparse.Namespace) -> CommandResult:
+    from modelops.github.commands import open_retrain_request
+
+    return open_retrain_request(_project(project), a.repo, a.model, base=a.base)
 
 
 # -- the parser ----------------------------------------------------------------------
@@ -493,6 +535,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _model(p)
     p.add_argument("--output", type=_path, help="report folder (default: .modelops/reports/MODEL)")
+    p.add_argument(
+        "--billing",
+        type=_path,
+        metavar="FILE",
+        help="the GPU instance's billed life (`modelops runners stop --billing-out`); "
+        "without it the cost is estimated from training time only",
+    )
+    p.add_argument("--prices", type=_path, help="price table (default: $MODELOPS_GPU_PRICES)")
 
     p = command(
         "register",
@@ -660,6 +710,54 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["drift", "monitor", "manual"],
         help="what asked for it; its report goes into the body",
     )
+    p.add_argument(
+        "--missing-ok",
+        action="store_true",
+        help="a local location that does not exist yet means no newer data (action issue)",
+    )
+
+    p = command(
+        "due",
+        _due,
+        "which models of an environment have a drift or monitor check due in this hour "
+        "(their spec's schedule); writes matrix and any to $GITHUB_OUTPUT",
+    )
+    _env(p, flag=True)
+    p.add_argument("--at", help="the time whose hour is checked, ISO 8601 (default: now, UTC)")
+    p.add_argument(
+        "--models", nargs="+", metavar="MODEL", help="only these models (default: every spec)"
+    )
+    p.add_argument(
+        "--all", action="store_true", help="every check each model has, whatever its schedule"
+    )
+
+    p = command(
+        "watch",
+        _watch,
+        "run a model's due checks (drift, monitor) on the repository's data; exit 3 and "
+        "trigger=drift|monitor in $GITHUB_OUTPUT when one finds a problem",
+    )
+    _model(p)
+    _env(p, flag=True)
+    p.add_argument(
+        "--checks", required=True, help="comma-separated: drift, monitor (from `modelops due`)"
+    )
+    p.add_argument(
+        "--recent",
+        default="data/{model}/recent.csv",
+        help="recent data for drift, {model} replaced (default: data/{model}/recent.csv)",
+    )
+    p.add_argument(
+        "--predictions",
+        default="data/{model}/predictions",
+        help="predictions file or folder for monitor, {model} replaced "
+        "(default: data/{model}/predictions)",
+    )
+    p.add_argument(
+        "--labels",
+        default="data/{model}/labels.csv",
+        help="labels file for monitor, {model} replaced (default: data/{model}/labels.csv)",
+    )
 
     p = command(
         "new",
@@ -748,6 +846,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--all-attempts", action="store_true", help="every attempt of the run, not just this one"
     )
+    p.add_argument(
+        "--billing-out",
+        type=Path,
+        metavar="FILE",
+        help="write each instance's billed life read from EC2 (launch to end, region, "
+        "market) for `modelops report --billing`",
+    )
+    p.add_argument("--prices", type=Path, help="price table (default: $MODELOPS_GPU_PRICES)")
 
     p = rsub.add_parser(
         "janitor",
@@ -773,10 +879,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = rsub.add_parser(
         "cost",
         help="estimated cost of running an instance type for some minutes",
-        description="Price per hour from the table (src/modelops/runners/prices.json, or "
-        "--prices / $MODELOPS_GPU_PRICES) times the runtime, billed per second.",
+        description="An estimate: the price per hour for the region and market from the "
+        "table (src/modelops/runners/prices.json, or --prices / $MODELOPS_GPU_PRICES) times "
+        "the runtime, billed per second with a 60 s minimum; says how old the table is.",
     )
     p.set_defaults(handler=_runners_cost, needs_project=False)
+    _region_arg(p)
     p.add_argument("--instance-type", required=True)
     p.add_argument("--minutes", type=float, required=True)
     p.add_argument("--spot", type=_bool, nargs="?", const=True, default=False, metavar="BOOL")
@@ -872,6 +980,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="login whose comments may be updated (default: github-actions[bot] inside "
         "Actions, else the token's user)",
     )
+
+    p = gsub.add_parser(
+        "retrain",
+        help="open or update the retraining pull request or issue `modelops retrain` wrote",
+        description="Read the result of `modelops retrain MODEL`. For a pull request: commit "
+        "the rewritten spec to modelops/retrain-MODEL (one commit on --base, left alone when "
+        "the branch already holds it) and open or update the one open PR from that branch. "
+        "For an issue: open or update the one open issue marked retrain:MODEL. Use a GitHub "
+        "App token, so that the pull request's checks run.",
+    )
+    p.set_defaults(handler=_github_retrain, needs_project=True)
+    _model(p)
+    p.add_argument(
+        "--repo",
+        default=_from_env("GITHUB_REPOSITORY"),
+        metavar="OWNER/REPO",
+        help="default: $GITHUB_REPOSITORY",
+    )
+    p.add_argument("--base", default="main", help="branch the pull request targets (main)")
     return parser
 
 

@@ -4,7 +4,9 @@ Built only from the JSON results of data-test, train, evaluate (and register whe
 present). Those files come from a PR's code, so every value taken from them is
 escaped before it reaches markdown: a hostile metric name or param cannot inject
 HTML, links or table cells. The same results give byte-identical markdown and
-PNGs (no timestamps anywhere), so re-running a job does not churn the PR comment.
+PNGs, so re-running a job does not churn the PR comment: the only times shown are
+a GPU instance's launch and end from the stop step's record, and the price table's
+age is counted to that end (to today only for a GPU run without the record).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from modelops.charts import COLOURS, details, legend, xychart
 from modelops.fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text
 from modelops.project import Project
 from modelops.results import CommandResult, read_result
+from modelops.runners.cost import billed_seconds
 from modelops.spec import HIGHER_IS_BETTER
 
 FIGSIZE = (5.0, 4.0)
@@ -202,40 +205,148 @@ def reproducibility(trained: dict[str, Any], registered: dict[str, Any] | None) 
     return ["| | |", "|---|---|", *(f"| {label} | {code(value)} |" for label, value in rows)]
 
 
-def compute_section(trained: dict[str, Any], budget: dict[str, Any]) -> list[str]:
-    """What the training run ran on and, on a billed GPU instance, what it cost.
+@dataclass
+class ComputeCost:
+    """The compute section's lines, the estimate (None when unknown) and the budget verdict."""
 
-    The instance type and market come from the runner's instance metadata
-    (recorded by `train`); the price from the runners' price table.
+    lines: list[str]
+    cost_usd: float | None = None
+    basis: str = "none"  # "billed-life" | "training-time" | "none"
+    over_budget: bool = False
+    budget_line: str | None = None
+
+
+def _budget_text(budget: dict[str, Any]) -> str:
+    limit = f"budget: {fmt_int(budget.get('max_minutes'))} min"
+    if budget.get("max_cost_usd") is not None:
+        limit += f", ${float(budget['max_cost_usd']):.2f}"
+    return limit
+
+
+def _judge(result: ComputeCost, budget: dict[str, Any]) -> ComputeCost:
+    cap = budget.get("max_cost_usd")
+    if cap is None or result.cost_usd is None:
+        return result
+    what = "billed life" if result.basis == "billed-life" else "training time only, a lower bound"
+    result.over_budget = result.cost_usd > cap
+    if result.over_budget:
+        result.budget_line = (
+            f"cost ≈ ${result.cost_usd:.4f} ({what}) is over the budget max_cost_usd ${cap:.2f}"
+        )
+        result.lines[-1] += f" ❌ **Over budget**: {code('max_cost_usd')} is ${cap:.2f}."
+    else:
+        result.budget_line = (
+            f"cost ≈ ${result.cost_usd:.4f} ({what}) within max_cost_usd ${cap:.2f}"
+        )
+    return result
+
+
+def compute_section(
+    trained: dict[str, Any],
+    budget: dict[str, Any],
+    billing: list[Any] | None = None,
+    *,
+    prices: Path | None = None,
+    today: Any = None,
+) -> ComputeCost:
+    """What the training ran on and, on a billed GPU instance, an estimate of its cost.
+
+    With the stop step's record (`billing`, a list of `BilledLife`) the cost is each
+    instance's whole billed life (launch to terminate) priced for its region and
+    market; without it, the training seconds, said to be a lower bound. The price
+    table's age is relative to the instance's end (else `today`), so the same
+    record renders the same text on any day.
     """
+    from datetime import UTC, datetime
+
     from modelops.errors import InputError
-    from modelops.runners.cost import cost_estimate
+    from modelops.runners.cost import BILLING_RULE, load_prices
 
     seconds = round(sum((trained.get("timings") or {}).values()), 1)
     compute = trained.get("compute") or {}
     instance_type = compute.get("instance_type")
-    limit = f"budget: {fmt_int(budget.get('max_minutes'))} min"
-    if budget.get("max_cost_usd") is not None:
-        limit += f", ${fmt(budget['max_cost_usd'])}"
-    if not instance_type or instance_type == "unknown":
-        return [
-            f"Trained on {code(trained.get('device', 'cpu'))} in {seconds} s; "
-            f"no GPU instance was billed ({limit})."
-        ]
+    limit = _budget_text(budget)
+    if not billing and (not instance_type or instance_type == "unknown"):
+        return ComputeCost(
+            [
+                f"Trained on {code(trained.get('device', 'cpu'))} in {seconds} s; "
+                f"no GPU instance was billed ({limit})."
+            ]
+        )
+    table = load_prices(prices)  # a bad table is bad input: exit 2 before anything is written
+    if billing:
+        lines: list[str] = []
+        total = 0.0
+        unknown = []
+        for life in billing:
+            spot = life.market == "spot"
+            try:
+                hourly = table.hourly(life.instance_type, region=life.region, spot=spot)
+            except InputError:
+                unknown.append(life)
+                continue
+            cost = hourly * life.billed_seconds / 3600.0
+            total += cost
+            ended = "terminated" if life.end_source == "state-transition-reason" else "seen ended"
+            lines.append(
+                f"- {code(life.instance_id)} {code(life.instance_type)} ({esc(life.market)}, "
+                f"{esc(life.region)}): launched {life.launch_time:%Y-%m-%d %H:%M:%S}Z, "
+                f"{ended} {life.end_time:%H:%M:%S}Z: {life.billed_seconds:.0f} s billed × "
+                f"${fmt(hourly)}/h ≈ ${cost:.4f}"
+            )
+        on = max(life.end_time for life in billing).date()
+        age = f"{table.age_text(on)} at the run's end, from {code(table.file)}"
+        if unknown:
+            missing = ", ".join(
+                f"{code(u.instance_type)} ({esc(u.market)}, {esc(u.region)})" for u in unknown
+            )
+            return ComputeCost(
+                [
+                    *lines,
+                    "",
+                    f"Cost unknown: the price table has no price for {missing} ({age}; {limit}).",
+                ],
+                basis="billed-life",
+            )
+        head = (
+            f"**Estimated cost ≈ ${total:.4f}** for the GPU instance's whole billed life, "
+            f"launch to terminate, read from EC2 ({BILLING_RULE}; {age}; {limit})."
+        )
+        return _judge(
+            ComputeCost([*lines, "", head], cost_usd=round(total, 4), basis="billed-life"),
+            budget,
+        )
     spot = compute.get("market") == "spot"
+    region = compute.get("region") or table.default_region()
+    on = today or datetime.now(UTC).date()
+    age = f"{table.age_text(on)}, from {code(table.file)}"
+    if not isinstance(region, str) or not region:
+        return ComputeCost(
+            [
+                f"Trained on {code(instance_type)} in {seconds} s; the instance's region was "
+                f"not recorded and the table prices several, so the cost is unknown ({limit})."
+            ]
+        )
     try:
-        cost = cost_estimate(instance_type, seconds, spot)
+        hourly = table.hourly(str(instance_type), region=region, spot=spot)
     except InputError:
-        return [
-            f"Trained on {code(instance_type)} in {seconds} s; its price is not in the "
-            f"price table, so the cost is unknown ({limit})."
-        ]
-    over = budget.get("max_cost_usd") is not None and cost["cost_usd"] > budget["max_cost_usd"]
-    return [
-        f"Trained on {code(instance_type)} ({esc(cost['market'])}) in {seconds} s: "
-        f"${fmt(cost['usd_per_hour'])}/h × {cost['billed_seconds']:.0f} s billed = "
-        f"**${cost['cost_usd']:.4f}** ({limit}){' ⚠️ over budget' if over else ''}."
-    ]
+        return ComputeCost(
+            [
+                f"Trained on {code(instance_type)} ({esc('spot' if spot else 'on-demand')}, "
+                f"{esc(region)}) in {seconds} s; the price table has no price for it, so the "
+                f"cost is unknown ({age}; {limit})."
+            ]
+        )
+    billed = billed_seconds(seconds)
+    cost = round(hourly * billed / 3600.0, 4)
+    line = (
+        f"Trained on {code(instance_type)} ({esc('spot' if spot else 'on-demand')}, "
+        f"{esc(region)}) in {seconds} s. The instance's billed life is unknown (no record "
+        "from the runner's stop step), so this estimate counts training time only, a lower "
+        f"bound: {billed:.0f} s × ${fmt(hourly)}/h ≈ **${cost:.4f}** ({BILLING_RULE}; "
+        f"{age}; {limit})."
+    )
+    return _judge(ComputeCost([line], cost_usd=cost, basis="training-time"), budget)
 
 
 # -- plots ------------------------------------------------------------------
@@ -831,14 +942,19 @@ def render_markdown(
     registered: dict[str, Any] | None,
     plots: list[str],
     budget: dict[str, Any] | None = None,
+    cost: ComputeCost | None = None,
 ) -> str:
     """The PR comment: everything renders on github.com (Mermaid charts, tables), no images.
 
-    `plots` names the PNG copies, which stay in the workflow artifact.
+    `plots` names the PNG copies, which stay in the workflow artifact; `cost` is the
+    compute section (`compute_section`), whose budget line joins the gates.
     """
+    cost = cost or compute_section(trained, budget or {})
     gates = evaluation.get("gates") or []
     failed = [g for g in gates if not g.get("passed")]
     verdict = "✅ gates passed" if not failed else f"❌ {len(failed)} gate(s) failed"
+    if cost.over_budget:
+        verdict += ", ❌ over budget"
     champion = evaluation.get("champion")
     theirs = (champion or {}).get("plots") if isinstance(champion, dict) else None
     charts = evaluation.get("plots") or {}
@@ -855,7 +971,12 @@ def render_markdown(
     ]
     if positive is not None:
         head += ["", f"Positive class: {code(positive)}."]
-    head += ["", "### Gates", "", *gates_section(evaluation)]
+    gate_lines = gates_section(evaluation)
+    if cost.budget_line:
+        mark = "❌" if cost.over_budget else "✅"
+        budget_line = f"- {mark} {esc(cost.budget_line)} (see Compute)"
+        gate_lines = [budget_line] if not gates else [*gate_lines, budget_line]
+    head += ["", "### Gates", "", *gate_lines]
     head += ["", "### Metrics", "", *metrics_table(evaluation)]
     sections: list[tuple[str, list[str]]] = [("Data tests", data_section(data_test))]
     if evaluation.get("task") == "regression" or "predicted_vs_actual" in charts:
@@ -868,7 +989,7 @@ def render_markdown(
     sections.append(("Changes against the champion", changes_section(evaluation)))
     sections.append(("Training", loss_section(charts)))
     sections = [(title, lines) for title, lines in sections if lines]
-    tail = ["", "### Compute", "", *compute_section(trained, budget or {})]
+    tail = ["", "### Compute", "", *cost.lines]
     tail += ["", "### Reproducibility", "", *reproducibility(trained, registered)]
     if plots:
         tail += [
@@ -899,11 +1020,23 @@ class ReportResult(CommandResult):
         return bool(self.data["passed"])
 
 
-def write_report(project: Project, model: str, *, output: Path | None = None) -> ReportResult:
+def write_report(
+    project: Project,
+    model: str,
+    *,
+    output: Path | None = None,
+    billing: Path | None = None,
+    prices: Path | None = None,
+) -> ReportResult:
     """Write report.md, its PNGs and report.json for MODEL from the earlier results.
 
-    `output` is the report folder (default: `.modelops/reports/MODEL`).
+    `output` is the report folder (default: `.modelops/reports/MODEL`); `billing` the GPU
+    instance's billed life from `modelops runners stop --billing-out` (validated; without
+    it the cost counts training time only); `prices` the price table. A cost over the
+    spec's `max_cost_usd` fails the report's budget line: exit 1, after writing it.
     """
+    from modelops.errors import GateFailure
+    from modelops.runners.billing import load_billing
     from modelops.spec import load_pipeline
 
     spec = load_pipeline(project, model)
@@ -913,11 +1046,13 @@ def write_report(project: Project, model: str, *, output: Path | None = None) ->
     registered = _optional(project, spec.name, "register")
     if registered and registered.get("run_id") != trained.get("run_id"):
         registered = None  # an earlier run's registration says nothing about this one
+    lives = load_billing(billing) if billing is not None else None
     output = output or project.state_dir / "reports" / spec.name
-    pngs = render_plots(evaluation)
     budget = {"max_minutes": spec.compute.max_minutes, "max_cost_usd": spec.compute.max_cost_usd}
+    cost = compute_section(trained, budget, lives, prices=prices)
+    pngs = render_plots(evaluation)
     markdown = render_markdown(
-        spec.name, trained, evaluation, data_test, registered, sorted(pngs), budget
+        spec.name, trained, evaluation, data_test, registered, sorted(pngs), budget, cost
     )
     for name, data in sorted(pngs.items()):
         atomic_write_bytes(output / name, data)
@@ -928,16 +1063,29 @@ def write_report(project: Project, model: str, *, output: Path | None = None) ->
         "model": spec.name,
         "report": str(report_path),
         "plots": sorted(pngs),
-        "passed": all(g.get("passed") for g in gates),
-        "failed_gates": [
-            f"{g.get('metric')} {g.get('kind')}" for g in gates if not g.get("passed")
-        ],
+        "passed": all(g.get("passed") for g in gates) and not cost.over_budget,
+        "failed_gates": [f"{g.get('metric')} {g.get('kind')}" for g in gates if not g.get("passed")]
+        + (["cost max_cost_usd"] if cost.over_budget else []),
+        "cost": {
+            "estimate_usd": cost.cost_usd,
+            "basis": cost.basis,
+            "estimate": True,
+            "max_cost_usd": spec.compute.max_cost_usd,
+            "over_budget": cost.over_budget,
+        },
         "run_id": trained.get("run_id"),
         "metrics": evaluation.get("metrics"),
         "champion_version": (evaluation.get("champion") or {}).get("version"),
     }
     # Paths inside the folder are relative, so the folder is identical wherever it is written.
     atomic_write_json(output / "report.json", {**summary, "report": report_path.name})
-    return ReportResult(
-        "report", spec.name, summary, [f"{spec.name}: report at {project.relative(report_path)}"]
+    lines = [f"{spec.name}: report at {project.relative(report_path)}"]
+    if not cost.over_budget:
+        return ReportResult("report", spec.name, summary, lines)
+    error = GateFailure(
+        f"{spec.name}: {cost.budget_line}",
+        file=spec.path,
+        field="train.compute.max_cost_usd",
+        hint="the report is written; raise the budget in the spec (reviewed) or train cheaper",
     )
+    return ReportResult("report", spec.name, summary, lines, exit_code=1, error=error)

@@ -125,21 +125,43 @@ def _trigger_report(project: Project, model: str, env: str, trigger: str) -> str
     return "\n## What triggered it\n\n" + read_text(path, what=f"{trigger} report")
 
 
+def _exists(project: Project, location: str) -> bool:
+    """Whether a snapshot location is there, or is not ours to call missing (an s3:// URI, a
+    path outside the repository: `newest_snapshot` looks it up or refuses it)."""
+    path = (project.root / location).resolve()
+    if location.startswith("s3://") or not path.is_relative_to(project.root.resolve()):
+        return True
+    return path.exists()
+
+
 def retrain_pull_request(
-    project: Project, model: str, snapshot: str, *, env: str = "prod", trigger: str = "manual"
+    project: Project,
+    model: str,
+    snapshot: str,
+    *,
+    env: str = "prod",
+    trigger: str = "manual",
+    missing_ok: bool = False,
 ) -> RetrainResult:
-    """Point MODEL's spec at the newest snapshot under `snapshot` if it is newer than ENV's data."""
+    """Point MODEL's spec at the newest snapshot under `snapshot` if it is newer than ENV's data.
+
+    `missing_ok` (the scheduled workflow): a local location that does not exist yet means
+    no newer snapshot (action `issue`), not bad input.
+    """
     if trigger not in TRIGGERS:
         raise InputError(
             f"unknown trigger '{trigger}'", field="--trigger", hint=f"one of {', '.join(TRIGGERS)}"
         )
     spec = load_pipeline(project, model)
     manifest = require_manifest(project, env, model, why="there is no champion to retrain")
-    uri, local = newest_snapshot(project, snapshot)
-    digest = snapshot_digest(project, spec, uri, local)
     champion_data = str(manifest.raw["data_sha256"])
     spec_file = project.root / spec.path
     folder = project.state_dir / "reports" / model
+    if missing_ok and _SAFE_LOCATION.fullmatch(snapshot) and not _exists(project, snapshot):
+        uri, digest = snapshot, "none"
+    else:
+        uri, local = newest_snapshot(project, snapshot)
+        digest = snapshot_digest(project, spec, uri, local)
     data: dict[str, Any] = {
         "model": model,
         "env": env,
@@ -151,17 +173,24 @@ def retrain_pull_request(
         "spec": project.relative(spec_file),
         "branch": f"modelops/retrain-{model}",
     }
-    if digest == champion_data or (uri == spec.data_path and digest == spec.data_sha256):
-        why = (
-            f"the newest labelled snapshot `{uri}` is the data v{manifest.version} was trained on"
-            if digest == champion_data
-            else f"the spec already trains on `{uri}`; its retraining PR is open or merged"
-        )
+    missing = digest == "none"
+    if missing or digest == champion_data or (uri == spec.data_path and digest == spec.data_sha256):
+        if missing:
+            why = f"no labelled snapshot is at `{uri}` yet"
+        elif digest == champion_data:
+            why = (
+                f"the newest labelled snapshot `{uri}` is the data "
+                f"v{manifest.version} was trained on"
+            )
+        else:
+            why = f"the spec already trains on `{uri}`; its retraining PR is open or merged"
         title = f"Retrain {model}: no labelled data newer than the {env} champion's"
         body = (
             f"# {title}\n\n`{trigger}` asked for retraining of {model} (v{manifest.version} "
-            f"in {env}), but {why} (sha256 {digest[:12]}).\n\nLand newer labelled data "
-            f"where the workflow looks for snapshots, or retrain by hand.\n"
+            f"in {env}), but {why}"
+            + ("" if missing else f" (sha256 {digest[:12]})")
+            + ".\n\nLand newer labelled data "
+            "where the workflow looks for snapshots, or retrain by hand.\n"
             + _trigger_report(project, model, env, trigger)
         )
         body_path = folder / f"retrain-{env}-issue.md"

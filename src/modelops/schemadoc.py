@@ -81,7 +81,13 @@ def type_text(schema: dict[str, Any]) -> str:
     if schema.get("minLength") == 1:
         text = f"non-empty {text}"
     if "pattern" in schema:
-        text += f" matching {_code(schema['pattern'])}"
+        # `$(?!\n)` is how the schemas refuse a trailing newline (Python's `$` allows one);
+        # readers get the plain pattern and the rule in words.
+        pattern = str(schema["pattern"])
+        no_newline = pattern.endswith("$(?!\\n)")
+        if no_newline:
+            pattern = pattern[: -len("(?!\\n)")]
+        text += f" matching {_code(pattern)}" + (" (no trailing newline)" if no_newline else "")
     if schema.get("format") == "date-time":
         text += " (date-time)"
     if bounds:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -222,6 +223,17 @@ def _relative(project: Project, path: Path) -> Path:
     return Path(project.relative(path))
 
 
+def cron_problem(expr: str) -> str | None:
+    """Why `expr` is not a five-field cron expression (cronsim's words), or None."""
+    from cronsim import CronSim, CronSimError
+
+    try:
+        CronSim(expr, datetime(2026, 1, 1, tzinfo=UTC))
+    except (CronSimError, ValueError) as exc:
+        return str(exc) or type(exc).__name__
+    return None
+
+
 def list_models(project: Project) -> list[str]:
     """Model names, from `pipelines/*.yaml`, sorted."""
     if not project.pipelines_dir.is_dir():
@@ -403,6 +415,17 @@ def _pipeline_from_doc(doc: dict[str, Any], path: Path) -> PipelineSpec:
             max_label_delay=m.get("max_label_delay"),
             schedule=m.get("schedule"),
         )
+    for section in ("drift", "monitor"):
+        cron = (doc.get(section) or {}).get("schedule")
+        if cron is not None and (bad := cron_problem(str(cron))) is not None:
+            problems.append(
+                SpecError(
+                    f"'{cron}' is not a cron expression ({bad})",
+                    file=path,
+                    field=f"{section}.schedule",
+                    hint="five fields in UTC, e.g. '0 7 * * *' (daily at 07:00)",
+                )
+            )
     raise_all(problems)
     drift = None
     if "drift" in doc:

@@ -447,6 +447,7 @@ def train_model(
         "compute": {
             "instance_type": os.environ.get("MODELOPS_INSTANCE_TYPE"),
             "market": os.environ.get("MODELOPS_INSTANCE_MARKET"),
+            "region": os.environ.get("MODELOPS_INSTANCE_REGION"),
         },
         "identity": identity,
         "reused": False,

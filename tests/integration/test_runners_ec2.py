@@ -524,6 +524,31 @@ def test_janitor_ignores_other_repositories(aws, github):
     assert state["State"]["Name"] == "running"
 
 
+@pytest.mark.parametrize("spot", [True, False])
+def test_stop_records_the_billed_life_the_report_prices(aws, github, tmp_path, spot, capsys):
+    """start then stop --billing-out: the record holds the instance's launch-to-terminate
+    life read from moto's EC2, its region and market, and prices to what the table says."""
+    from modelops.report import compute_section
+    from modelops.runners.billing import load_billing
+    from modelops.runners.cost import load_prices
+
+    assert main(start_args(aws, "--spot", "true" if spot else "false")) == 0
+    [instance] = live_instances(aws["ec2"], repository=REPO, run_id=RUN_ID)
+    record = tmp_path / "billing.json"
+    assert main(["runners", "stop", "--billing-out", str(record)]) == 0
+    assert "estimate" in capsys.readouterr().out
+    [life] = load_billing(record)
+    assert life.instance_id == instance["InstanceId"] and life.instance_type == "g5.xlarge"
+    assert life.region == "us-east-1" and life.market == ("spot" if spot else "on-demand")
+    assert life.end_source == "state-transition-reason"
+    assert life.launch_time == instance["LaunchTime"].replace(microsecond=0)
+    assert life.launch_time <= life.end_time <= datetime.now(UTC)
+    hourly = load_prices().hourly("g5.xlarge", region="us-east-1", spot=spot)
+    assert life.billed_seconds == 60.0  # launched and stopped within the minimum
+    cost = compute_section({"compute": {}}, {"max_minutes": 30}, [life])
+    assert cost.basis == "billed-life" and cost.cost_usd == round(hourly * 60 / 3600, 4)
+
+
 def test_runner_list_reads_every_page(github):
     """The runner list follows GitHub's pages past 100; finding one asks by name."""
     from modelops.runners.github import GitHub

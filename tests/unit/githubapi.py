@@ -113,7 +113,10 @@ class OpenAPI:
             names = re.findall(r"\{([^}]+)\}", template)
             rule_path = template
             for i, name in enumerate(names):
-                rule_path = rule_path.replace("{" + name + "}", f"<p{i}>", 1)
+                # A git ref (heads/main) or a file path (pipelines/x.yaml) holds slashes.
+                last = template.endswith("{" + name + "}") and name in ("ref", "path")
+                converter = "path:" if last else ""
+                rule_path = rule_path.replace("{" + name + "}", f"<{converter}p{i}>", 1)
             for method, op in item.items():
                 if method not in ("get", "put", "post", "patch", "delete"):
                     continue
@@ -276,6 +279,10 @@ class Repo:
         }
     )
     codeowners_errors: list[dict[str, Any]] = field(default_factory=list)
+    refs: dict[str, str] = field(default_factory=dict)  # branch -> commit sha
+    trees: dict[str, dict[str, bytes]] = field(default_factory=dict)  # commit sha -> files
+    pulls: list[dict[str, Any]] = field(default_factory=list)
+    issues: list[dict[str, Any]] = field(default_factory=list)
     # Self-hosted runners and workflow runs: see "runners and runs" in GitHubStandIn.
     runners: dict[int, dict[str, Any]] = field(default_factory=dict)
     runs: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -301,6 +308,7 @@ class GitHubStandIn:
         self._lock = threading.Lock()
         self.base_url = ""
         self.login = "modelops-bot"  # the token's user: `GET /user`, author of new comments
+        self.commit_messages: list[str] = []  # of commits made through the contents API
 
     # -- state -------------------------------------------------------------------------
 
@@ -874,6 +882,224 @@ class GitHubStandIn:
                 comment.update(body=body["body"], updated_at=_now())
                 return 200, comment
         raise Reply(404, "Not Found")
+
+    # -- branches, files, pull requests and issues ---------------------------------------
+
+    def add_branch(self, full_name: str, branch: str, files: dict[str, bytes]) -> str:
+        """A branch holding `files` in one commit; returns the commit's sha."""
+        repo = self.repos[full_name.lower()]
+        sha = self._commit(repo, dict(files))
+        repo.refs[branch] = sha
+        return sha
+
+    def files_at(self, full_name: str, branch: str) -> dict[str, bytes]:
+        repo = self.repos[full_name.lower()]
+        return repo.trees[repo.refs[branch]]
+
+    def _commit(self, repo: Repo, files: dict[str, bytes]) -> str:
+        sha = hashlib.sha1(f"{self.new_id()}".encode(), usedforsecurity=False).hexdigest()
+        repo.trees[sha] = files
+        return sha
+
+    def _ref(self, repo: Repo, name: str) -> dict[str, Any]:
+        data = self.api.example("git/get-ref")
+        slug = f"{repo.owner}/{repo.name}"
+        data.update(
+            ref=f"refs/heads/{name}",
+            url=f"https://api.github.com/repos/{slug}/git/refs/heads/{name}",
+        )
+        data["object"].update(sha=repo.refs[name], type="commit")
+        return data
+
+    def op_git__get_ref(self, params, query, body, headers):  # type: ignore[no-untyped-def]
+        repo = self.repo(params)
+        name = params["ref"].removeprefix("heads/")
+        if not params["ref"].startswith("heads/") or name not in repo.refs:
+            raise Reply(404, "Not Found")
+        return 200, self._ref(repo, name)
+
+    def op_git__create_ref(self, params, query, body, headers):  # type: ignore[no-untyped-def]
+        repo = self.repo(params)
+        name = body["ref"].removeprefix("refs/heads/")
+        if name in repo.refs:
+            raise Reply(422, "Reference already exists")
+        if body["sha"] not in repo.trees:
+            raise Reply(422, "Object does not exist")
+        repo.refs[name] = body["sha"]
+        return 201, self._ref(repo, name)
+
+    def op_git__update_ref(self, params, query, body, headers):  # type: ignore[no-untyped-def]
+        repo = self.repo(params)
+        name = params["ref"].removeprefix("heads/")
+        if name not in repo.refs or body["sha"] not in repo.trees:
+            raise Reply(422, "Reference does not exist")
+        if not body.get("force"):
+            raise Reply(422, "Update is not a fast forward")  # the stand-in keeps no ancestry
+        repo.refs[name] = body["sha"]
+        return 200, self._ref(repo, name)
+
+    def op_repos__get_content(self, params, query, body, headers):  # type: ignore[no-untyped-def]
+        repo = self.repo(params)
+        ref = query.get("ref", repo.default_branch)
+        files = repo.trees.get(repo.refs.get(ref, ref))
+        if files is None or params["path"] not in files:
+            raise Reply(404, "Not Found")
+        content = files[params["path"]]
+        data = self.api.example("repos/get-content", 200, "response-if-content-is-a-file")
+        data.update(
+            name=params["path"].rsplit("/", 1)[-1],
+            path=params["path"],
+            size=len(content),
+            sha=hashlib.sha1(
+                b"blob %d\0" % len(content) + content, usedforsecurity=False
+            ).hexdigest(),
+            content=base64.encodebytes(content).decode("ascii"),
+        )
+        return 200, data
+
+    def op_repos__create_or_update_file_contents(self, params, query, body, headers):  # type: ignore[no-untyped-def]
+        repo = self.repo(params)
+        branch = body.get("branch", repo.default_branch)
+        if branch not in repo.refs:
+            raise Reply(404, "Branch not found")
+        files = dict(repo.trees[repo.refs[branch]])
+        path = params["path"]
+        existed = path in files
+        if existed:
+            old = files[path]
+            sha = hashlib.sha1(b"blob %d\0" % len(old) + old, usedforsecurity=False).hexdigest()
+            if body.get("sha") != sha:
+                raise Reply(409, f"{path} does not match {body.get('sha')}")
+        elif body.get("sha"):
+            raise Reply(422, "sha given for a new file")
+        files[path] = base64.b64decode(body["content"])
+        repo.refs[branch] = self._commit(repo, files)
+        self.commit_messages.append(body["message"])
+        status = 200 if existed else 201
+        return status, self.api.example("repos/create-or-update-file-contents", status)
+
+    def _number(self, repo: Repo) -> int:
+        return len(repo.pulls) + len(repo.issues) + 1
+
+    def _pull(self, repo: Repo, pr: dict[str, Any]) -> dict[str, Any]:
+        data = self.api.example("pulls/create", 201)
+        data["requested_teams"] = []
+        slug = f"{repo.owner}/{repo.name}"
+        data.update(
+            number=pr["number"],
+            state=pr["state"],
+            title=pr["title"],
+            body=pr["body"],
+            html_url=f"https://github.com/{slug}/pull/{pr['number']}",
+            url=f"https://api.github.com/repos/{slug}/pulls/{pr['number']}",
+        )
+        data["head"].update(ref=pr["head"], label=f"{repo.owner}:{pr['head']}")
+        data["base"].update(ref=pr["base"], label=f"{repo.owner}:{pr['base']}")
+        return data
+
+    def op_pulls__list(self, params, query, body, headers):  # type: ignore[no-untyped-def]
+        repo = self.repo(params)
+        state = query.get("state", "open")
+        found = [
+            p
+            for p in repo.pulls
+            if state in ("all", p["state"])
+            and ("head" not in query or query["head"] == f"{repo.owner}:{p['head']}")
+            and ("base" not in query or query["base"] == p["base"])
+        ]
+        path = f"/repos/{params['owner']}/{params['repo']}/pulls"
+        simple_keys = self.api.doc["components"]["schemas"]["pull-request-simple"]["properties"]
+        items = [
+            {k: v for k, v in self._pull(repo, p).items() if k in simple_keys}
+            for p in self._page(found, query, path, headers)
+        ]
+        return 200, items
+
+    def op_pulls__create(self, params, query, body, headers):  # type: ignore[no-untyped-def]
+        repo = self.repo(params)
+        if body["head"] not in repo.refs or body["base"] not in repo.refs:
+            raise Reply(422, "Validation Failed")
+        if any(p["head"] == body["head"] and p["state"] == "open" for p in repo.pulls):
+            raise Reply(422, f"A pull request already exists for {repo.owner}:{body['head']}.")
+        pr = {
+            "number": self._number(repo),
+            "state": "open",
+            "head": body["head"],
+            "base": body["base"],
+            "title": body["title"],
+            "body": body.get("body"),
+        }
+        repo.pulls.append(pr)
+        return 201, self._pull(repo, pr)
+
+    def op_pulls__update(self, params, query, body, headers):  # type: ignore[no-untyped-def]
+        repo = self.repo(params)
+        pr = next((p for p in repo.pulls if p["number"] == int(params["pull_number"])), None)
+        if pr is None:
+            raise Reply(404, "Not Found")
+        pr.update({k: body[k] for k in ("title", "body", "state") if k in body})
+        return 200, self._pull(repo, pr)
+
+    def _issue(self, repo: Repo, issue: dict[str, Any]) -> dict[str, Any]:
+        data = self.api.example("issues/create", 201)
+        data.pop("pull_request", None)
+        slug = f"{repo.owner}/{repo.name}"
+        data.update(
+            number=issue["number"],
+            state=issue["state"],
+            title=issue["title"],
+            body=issue["body"],
+            html_url=f"https://github.com/{slug}/issues/{issue['number']}",
+            url=f"https://api.github.com/repos/{slug}/issues/{issue['number']}",
+        )
+        data["user"].update(login=issue["author"])
+        return data
+
+    def add_issue(
+        self, full_name: str, title: str, body: str, *, author: str, state: str = "open"
+    ) -> int:
+        repo = self.repos[full_name.lower()]
+        number = self._number(repo)
+        repo.issues.append(
+            {"number": number, "state": state, "title": title, "body": body, "author": author}
+        )
+        return number
+
+    def op_issues__list_for_repo(self, params, query, body, headers):  # type: ignore[no-untyped-def]
+        repo = self.repo(params)
+        state = query.get("state", "open")
+        # GitHub lists pull requests among issues (with a `pull_request` key).
+        found: list[dict[str, Any]] = [
+            self._issue(repo, i) for i in repo.issues if state in ("all", i["state"])
+        ]
+        for pr in repo.pulls:
+            if state in ("all", pr["state"]):
+                item = self._issue(repo, {**pr, "author": self.login})
+                item["pull_request"] = self.api.example("issues/create", 201)["pull_request"]
+                found.append(item)
+        found.sort(key=lambda i: -int(i["number"]))
+        path = f"/repos/{params['owner']}/{params['repo']}/issues"
+        return 200, self._page(found, query, path, headers)
+
+    def op_issues__create(self, params, query, body, headers):  # type: ignore[no-untyped-def]
+        repo = self.repo(params)
+        if len(body.get("body") or "") > 65536:
+            raise Reply(422, "Body is too long (maximum is 65536 characters)")
+        self.add_issue(
+            f"{repo.owner}/{repo.name}",
+            str(body["title"]),
+            body.get("body") or "",
+            author=self.login,
+        )
+        return 201, self._issue(repo, repo.issues[-1])
+
+    def op_issues__update(self, params, query, body, headers):  # type: ignore[no-untyped-def]
+        repo = self.repo(params)
+        issue = next((i for i in repo.issues if i["number"] == int(params["issue_number"])), None)
+        if issue is None:
+            raise Reply(404, "Not Found")
+        issue.update({k: body[k] for k in ("title", "body", "state") if k in body})
+        return 200, self._issue(repo, issue)
 
     # -- runners and runs -----------------------------------------------------------------
     # Self-hosted runners (JIT registration, list, delete) and workflow runs (status), as

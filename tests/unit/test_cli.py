@@ -101,5 +101,5 @@ def test_every_command_of_the_tree_has_a_handler() -> None:
         return [leaf for n, p in children for leaf in leaves(p, f"{name} {n}")]
 
     found = leaves(build_parser(), "modelops")
-    assert len(found) == 25  # 18 commands, 4 runner actions and 3 github actions
+    assert len(found) == 28  # 20 commands, 4 runner actions and 4 github actions
     assert [name for name, handler in found if not callable(handler)] == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -114,34 +115,164 @@ def test_missing_evaluation_is_a_clear_error(results: Path, capsys) -> None:
     assert "modelops evaluate toy" in capsys.readouterr().err
 
 
-def test_gpu_run_cost_is_priced_from_the_table() -> None:
-    """A run on a billed GPU instance shows its price × runtime and flags a blown budget."""
-    from modelops.report import compute_section
-    from modelops.runners.cost import cost_estimate
+def _prices(path: Path) -> Path:
+    """A price table with a fixed as_of, two regions, one type priced only on-demand."""
+    path.write_text(
+        json.dumps(
+            {
+                "as_of": "2026-10-01",
+                "source": "test",
+                "currency": "USD",
+                "regions": {
+                    "us-east-1": {"on_demand": {"g5.xlarge": 1.2}, "spot": {"g5.xlarge": 0.36}},
+                    "eu-west-1": {"on_demand": {"g5.xlarge": 1.8}, "spot": {}},
+                },
+            }
+        )
+    )
+    return path
 
-    train = {
-        **TRAIN,
-        "timings": {"train": 100.0, "bundle": 20.0},
-        "compute": {"instance_type": "g5.xlarge", "market": "spot"},
+
+def _billing(path: Path, **changes: object) -> Path:
+    item = {
+        "instance_id": "i-0123456789abcdef0",
+        "instance_type": "g5.xlarge",
+        "region": "us-east-1",
+        "market": "spot",
+        "state": "terminated",
+        "launch_time": "2026-11-29T22:00:00Z",
+        "end_time": "2026-11-29T22:50:00Z",
+        "end_source": "state-transition-reason",
+        **changes,
     }
-    expected = cost_estimate("g5.xlarge", 120.0, spot=True)["cost_usd"]
-    (line,) = compute_section(train, {"max_minutes": 30, "max_cost_usd": 1.0})
-    assert "g5.xlarge" in line and "spot" in line and f"${expected:.4f}" in line
-    assert "over budget" not in line
-    (line,) = compute_section(train, {"max_minutes": 30, "max_cost_usd": expected / 2})
-    assert "over budget" in line
+    path.write_text(json.dumps({"instances": [item]}))
+    return path
+
+
+GPU_TRAIN = {
+    **TRAIN,
+    "timings": {"train": 100.0, "bundle": 20.0},
+    "compute": {"instance_type": "g5.xlarge", "market": "spot", "region": "us-east-1"},
+}
+
+
+def test_cost_is_the_whole_billed_life_priced_for_region_and_market(tmp_path: Path) -> None:
+    """With the stop record, cost = launch-to-terminate seconds × the region's market price,
+    labelled an estimate, with the table's age at the run's end."""
+    from modelops.report import compute_section
+    from modelops.runners.billing import load_billing
+
+    prices = _prices(tmp_path / "p.json")
+    lives = load_billing(_billing(tmp_path / "b.json"))
+    cost = compute_section(GPU_TRAIN, {"max_minutes": 60}, lives, prices=prices)
+    text = "\n".join(cost.lines)
+    assert cost.basis == "billed-life" and cost.cost_usd == 0.3  # 3000 s × $0.36/h
+    assert "3000 s billed" in text and "Estimated cost ≈ $0.3000" in text
+    assert "launch to terminate" in text and "per second, 60 s minimum" in text
+    assert "prices as of 2026-10-01, 59 days old" in text
+    on_demand = load_billing(_billing(tmp_path / "b.json", market="on-demand", region="eu-west-1"))
+    cost = compute_section(GPU_TRAIN, {"max_minutes": 60}, on_demand, prices=prices)
+    assert cost.cost_usd == 1.5  # 3000 s × $1.80/h
+
+
+def test_without_a_record_the_cost_counts_training_time_and_says_so(tmp_path: Path) -> None:
+    """No stop record: the estimate counts training seconds only and is called a lower bound."""
+    from datetime import date
+
+    from modelops.report import compute_section
+
+    prices = _prices(tmp_path / "p.json")
+    cost = compute_section(GPU_TRAIN, {"max_minutes": 30}, prices=prices, today=date(2026, 10, 11))
+    (line,) = cost.lines
+    assert cost.basis == "training-time" and cost.cost_usd == 0.012  # 120 s × $0.36/h
+    assert "billed life is unknown" in line and "lower bound" in line
+    assert "prices as of 2026-10-01, 10 days old" in line
+
+
+def test_unknown_region_or_type_says_cost_unknown(tmp_path: Path) -> None:
+    """An instance the table does not price gets a 'cost unknown' line and no budget verdict."""
+    from modelops.report import compute_section
+    from modelops.runners.billing import load_billing
+
+    prices = _prices(tmp_path / "p.json")
+    budget = {"max_minutes": 60, "max_cost_usd": 0.01}
+    for change in ({"region": "ap-south-1"}, {"instance_type": "x9.huge"}, {"region": "eu-west-1"}):
+        lives = load_billing(_billing(tmp_path / "b.json", **change))
+        cost = compute_section(GPU_TRAIN, budget, lives, prices=prices)
+        assert cost.cost_usd is None and not cost.over_budget and cost.budget_line is None
+        assert "Cost unknown" in cost.lines[-1], change
+    train = {**GPU_TRAIN, "compute": {"instance_type": "x9.huge", "market": "spot"}}
+    cost = compute_section(train, budget, prices=prices)
+    assert "cost is unknown" in cost.lines[0] and cost.cost_usd is None
 
 
 def test_cpu_run_says_no_gpu_was_billed() -> None:
     """Without an instance type (a CI CPU runner) the report says nothing was billed."""
     from modelops.report import compute_section
 
-    (line,) = compute_section({**TRAIN, "compute": {}}, {"max_minutes": 60})
+    (line,) = compute_section({**TRAIN, "compute": {}}, {"max_minutes": 60}).lines
     assert "no GPU instance was billed" in line
-    (line,) = compute_section(
-        {**TRAIN, "compute": {"instance_type": "x9.huge", "market": "spot"}}, {"max_minutes": 5}
+
+
+def _gpu_results(results: Path, max_cost: float) -> None:
+    spec = results / "pipelines" / "toy.yaml"
+    text = re.sub(r"train: \{.*\}\n", "train: {entrypoint: m}\n", spec.read_text())
+    spec.write_text(
+        text.replace(
+            "train: {entrypoint: m}",
+            "train: {entrypoint: m, compute: {type: gpu, instance_types: [g5.xlarge], "
+            f"max_minutes: 60, max_cost_usd: {max_cost}}}}}",
+        )
     )
-    assert "cost is unknown" in line
+    passing = {**EVALUATION, "gates": [{**EVALUATION["gates"][0], "passed": True}]}
+    folder = results / ".modelops" / "results" / "toy"
+    (folder / "train.json").write_text(json.dumps(GPU_TRAIN))
+    (folder / "evaluate.json").write_text(json.dumps(passing))
+
+
+def test_over_budget_fails_the_report(results: Path, tmp_path: Path, capsys) -> None:
+    """A billed life costing more than max_cost_usd fails the budget line: exit 1, report
+    written with the failure in its gates; within budget it passes."""
+    prices, record = _prices(tmp_path / "p.json"), _billing(tmp_path / "b.json")
+    _gpu_results(results, 0.25)
+    argv = ["report", "toy", "--billing", str(record), "--prices", str(prices)]
+    assert main(argv) == 1
+    assert "train.compute.max_cost_usd" in capsys.readouterr().err
+    out = results / ".modelops" / "reports" / "toy"
+    text = (out / "report.md").read_text()
+    assert "## toy: ✅ gates passed, ❌ over budget" in text
+    over = (
+        "- ❌ cost ≈ $0.3000 \\(billed life\\) is over the budget max\\_cost\\_usd $0.25 "
+        "(see Compute)"
+    )
+    assert over in text
+    assert "❌ **Over budget**: <code>max\\_cost\\_usd</code> is $0.25." in text
+    summary = json.loads((out / "report.json").read_text())
+    assert summary["passed"] is False and summary["failed_gates"] == ["cost max_cost_usd"]
+    assert summary["cost"] == {
+        "estimate_usd": 0.3, "basis": "billed-life", "estimate": True,
+        "max_cost_usd": 0.25, "over_budget": True,
+    }  # fmt: skip
+    _gpu_results(results, 0.5)
+    assert main(argv) == 0
+    assert "- ✅ cost ≈ $0.3000 \\(billed life\\) within" in (out / "report.md").read_text()
+
+
+def test_bad_prices_or_record_exit_2_and_write_nothing(results: Path, tmp_path: Path, capsys):
+    """A bad price table or billing record names file and field, exit 2, no report written."""
+    _gpu_results(results, 1.0)
+    prices = _prices(tmp_path / "p.json")
+    doc = json.loads(prices.read_text())
+    doc["regions"]["us-east-1"]["spot"]["g5.xlarge"] = -1
+    prices.write_text(json.dumps(doc))
+    assert main(["report", "toy", "--prices", str(prices)]) == 2
+    err = capsys.readouterr().err
+    assert str(prices) in err and "regions.us-east-1.spot.g5.xlarge" in err
+    record = _billing(tmp_path / "b.json", market="<b>spot</b>")
+    assert main(["report", "toy", "--billing", str(record)]) == 2
+    err = capsys.readouterr().err
+    assert str(record) in err and "instances[0].market" in err
+    assert not (results / ".modelops" / "reports").exists()
 
 
 def test_leakage_line_states_ids_duplicates_and_the_limit() -> None:

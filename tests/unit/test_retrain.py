@@ -101,3 +101,18 @@ def test_bad_snapshot_is_refused_and_nothing_is_written(
     assert "--snapshot" in err and "Traceback" not in err
     assert spec_file.read_bytes() == before
     assert not (project.state_dir / "reports" / "toy").exists()
+
+
+def test_a_missing_location_is_no_newer_data_with_missing_ok(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--missing-ok: no snapshot folder yet means an issue body, not bad input; the spec stays."""
+    spec_file = project.pipeline_path("toy")
+    before = spec_file.read_bytes()
+    assert _retrain(project, "data/toy/labelled", "--missing-ok", "--trigger", "drift") == 0
+    result = _result(project)
+    assert result["action"] == "issue" and spec_file.read_bytes() == before
+    body = (project.root / result["body"]).read_text()
+    assert "no labelled snapshot is at `data/toy/labelled` yet" in body
+    assert _retrain(project, "../outside", "--missing-ok") == 2, "outside the repository: refused"
+    assert "inside the repository" in capsys.readouterr().err

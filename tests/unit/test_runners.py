@@ -6,6 +6,7 @@ import base64
 import json
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -90,10 +91,11 @@ def test_user_data_arms_the_timer_before_anything_else() -> None:
 
 
 def test_user_data_tells_the_job_its_instance_type() -> None:
-    """The boot script writes the instance type and market into the runner's .env (for cost)."""
+    """The boot script writes the instance type, market and region into the runner's .env."""
     script = render_user_data(jitconfig=JIT, max_minutes=45)
     env_line = next(ln for ln in script.splitlines() if "MODELOPS_INSTANCE_TYPE=" in ln)
     assert "instance-type" in env_line and "instance-life-cycle" in env_line
+    assert "MODELOPS_INSTANCE_REGION=" in env_line and "placement/region" in env_line
     assert env_line.endswith('>> "$RUNNER_DIR/.env"')
     assert script.index("MODELOPS_INSTANCE_TYPE") < script.index("./run.sh")
 
@@ -116,28 +118,87 @@ def test_user_data_refuses_a_config_that_is_not_base64() -> None:
 
 
 def test_cost_is_price_times_runtime() -> None:
-    """The estimate is the table's hourly price times the runtime, spot or on-demand."""
+    """The estimate is the region's hourly price for the market times the billed seconds."""
     table = json.loads((REPO_ROOT / "src/modelops/runners/prices.json").read_text())
-    row = table["instances"]["g5.xlarge"]
-    spot = cost_estimate("g5.xlarge", 1800, spot=True)
-    assert spot["cost_usd"] == round(row["spot"] / 2, 4)
-    on_demand = cost_estimate("g5.xlarge", 7200, spot=False)
-    assert on_demand["cost_usd"] == round(row["on_demand"] * 2, 4)
-    assert cost_estimate("g5.xlarge", 10, spot=False)["billed_seconds"] == 60.0
+    row = table["regions"]["us-east-1"]
+    spot = cost_estimate("g5.xlarge", 1800, spot=True, region="us-east-1")
+    assert spot["cost_usd"] == round(row["spot"]["g5.xlarge"] / 2, 4)
+    assert spot["estimate"] is True and spot["prices_as_of"] == table["as_of"]
+    on_demand = cost_estimate("g5.xlarge", 7200, spot=False, region="us-east-1")
+    assert on_demand["cost_usd"] == round(row["on_demand"]["g5.xlarge"] * 2, 4)
+    assert cost_estimate("g5.xlarge", 10, spot=False)["billed_seconds"] == 60.0, "60 s minimum"
+    assert cost_estimate("g5.xlarge", 60.2, spot=False)["billed_seconds"] == 61.0, "per second"
+
+
+def _two_region_table(path: Path, **changes: object) -> Path:
+    doc: dict[str, object] = {
+        "as_of": "2026-01-15",
+        "source": "test table",
+        "currency": "USD",
+        "regions": {
+            "us-east-1": {"on_demand": {"x1.big": 6.0}, "spot": {"x1.big": 3.0}},
+            "eu-west-1": {"on_demand": {"x1.big": 7.2}, "spot": {}},
+        },
+        **changes,
+    }
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_prices_by_region_and_market(tmp_path: Path) -> None:
+    """A price is looked up by region and market; a missing one names its field."""
+    table = load_prices(_two_region_table(tmp_path / "p.json"))
+    assert table.hourly("x1.big", region="eu-west-1", spot=False) == 7.2
+    assert table.hourly("x1.big", region="us-east-1", spot=True) == 3.0
+    with pytest.raises(InputError) as missing:
+        table.hourly("x1.big", region="eu-west-1", spot=True)
+    assert missing.value.field == "regions.eu-west-1.spot.x1.big"
+    with pytest.raises(InputError) as region:
+        table.hourly("x1.big", region="ap-south-1", spot=False)
+    assert region.value.field == "regions.ap-south-1"
+    assert table.default_region() is None, "two regions: a caller must name one"
+
+
+def test_price_table_age_is_shown_from_its_as_of(tmp_path: Path) -> None:
+    """The table's age is counted in days from its as_of date."""
+    table = load_prices(_two_region_table(tmp_path / "p.json"))
+    assert table.age_text(date(2026, 1, 15)) == "prices as of 2026-01-15, 0 days old"
+    assert table.age_text(date(2026, 3, 1)) == "prices as of 2026-01-15, 45 days old"
 
 
 def test_price_table_override_and_errors(tmp_path: Path, monkeypatch, capsys) -> None:
-    """MODELOPS_GPU_PRICES replaces the table; a bad row is named by file and field, exit 2."""
-    prices = tmp_path / "prices.json"
-    prices.write_text(json.dumps({"instances": {"x1.big": {"on_demand": 6.0, "spot": 3.0}}}))
+    """MODELOPS_GPU_PRICES replaces the table; a bad field is named by file and field, exit 2."""
+    prices = _two_region_table(tmp_path / "prices.json")
     monkeypatch.setenv("MODELOPS_GPU_PRICES", str(prices))
-    assert load_prices() == {"x1.big": {"on_demand": 6.0, "spot": 3.0}}
-    assert main(["runners", "cost", "--instance-type", "x1.big", "--minutes", "30"]) == 0
-    assert "$3.0000" in capsys.readouterr().out
-    prices.write_text(json.dumps({"instances": {"x1.big": {"on_demand": "cheap", "spot": 1}}}))
-    assert main(["runners", "cost", "--instance-type", "x1.big", "--minutes", "1"]) == 2
-    err = capsys.readouterr().err
-    assert str(prices) in err and "instances.x1.big.on_demand" in err
+    argv = ["runners", "cost", "--instance-type", "x1.big", "--minutes", "30"]
+    assert main([*argv, "--aws-region", "us-east-1", "--spot"]) == 0
+    out = capsys.readouterr().out
+    assert "$1.5000" in out and "estimate" in out and "prices as of 2026-01-15" in out
+    assert main([*argv, "--aws-region", "eu-west-1"]) == 0
+    assert "$3.6000" in capsys.readouterr().out
+    bad_cases = {
+        "regions.us-east-1.on_demand.x1.big": {
+            "regions": {"us-east-1": {"on_demand": {"x1.big": "cheap"}, "spot": {}}}
+        },
+        "as_of": {"as_of": "2026-02-30"},
+        "regions.us-east-1.spot": {"regions": {"us-east-1": {"on_demand": {}}}},
+        "instances": {"instances": {"x1.big": {"on_demand": 1, "spot": 1}}},
+    }
+    for field, change in bad_cases.items():
+        _two_region_table(prices, **change)
+        assert main([*argv, "--aws-region", "us-east-1"]) == 2, field
+        err = capsys.readouterr().err
+        assert str(prices) in err and field in err, err
+        assert "Traceback" not in err
+
+
+def test_region_is_required_when_the_table_has_several(tmp_path: Path, monkeypatch, capsys):
+    """Without --aws-region or AWS_REGION, a table of several regions cannot be guessed."""
+    monkeypatch.setenv("MODELOPS_GPU_PRICES", str(_two_region_table(tmp_path / "p.json")))
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    assert main(["runners", "cost", "--instance-type", "x1.big", "--minutes", "3"]) == 2
+    assert "--aws-region" in capsys.readouterr().err
 
 
 def test_worst_case_includes_on_demand_fallback() -> None:
@@ -145,7 +206,8 @@ def test_worst_case_includes_on_demand_fallback() -> None:
     prices = load_prices()
     worst = worst_case_cost(["g4dn.xlarge", "g5.xlarge"], 60, spot=True, on_demand_fallback=True)
     assert worst["instance_type"] == "g5.xlarge" and worst["market"] == "on-demand"
-    assert worst["cost_usd"] == round(prices["g5.xlarge"]["on_demand"], 4)
+    expected = prices.hourly("g5.xlarge", region="us-east-1", spot=False)
+    assert worst["cost_usd"] == round(expected, 4)
     spot_only = worst_case_cost(["g5.xlarge"], 60, spot=True, on_demand_fallback=False)
     assert spot_only["market"] == "spot"
 

@@ -63,3 +63,14 @@ def test_complete_example_is_a_valid_file(schema: str) -> None:
     errors = [e.message for e in Draft202012Validator(load_schema(schema)).iter_errors(doc)]
     assert errors == []
     assert set(load_schema(schema)["required"]) <= set(doc)
+
+
+def test_patterns_read_plainly_with_the_newline_rule_in_words() -> None:
+    """The schemas' `$(?!\\n)` guard is shown as `$` plus "(no trailing newline)", never raw."""
+    from modelops.schemadoc import type_text
+
+    assert type_text({"type": "string", "pattern": "^[a-z]+$(?!\\n)"}) == (
+        "string matching `^[a-z]+$` (no trailing newline)"
+    )
+    assert type_text({"type": "string", "pattern": "^[a-z]+$"}) == "string matching `^[a-z]+$`"
+    assert "(?!" not in (REPO / "docs" / "reference.md").read_text("utf-8")

@@ -382,6 +382,15 @@ def _is_app_token(run: JobRun, value: Any) -> bool:
     return bool(match) and match[1] in _app_token_steps(run)
 
 
+def _action_scripts(repo: Repo, uses: str) -> str:
+    """The `run:` scripts of a local composite action, as written (no YAML line folding)."""
+    if uses.startswith("./") and "/actions/" in "/" + uses[2:]:
+        name = uses.rstrip("/").rsplit("/", 1)[1]
+        steps = ((repo.actions.get(name) or {}).get("runs") or {}).get("steps") or []
+        return "\n".join(str(step.get("run", "")) for step in steps)
+    return ""
+
+
 def _action_text(repo: Repo, uses: str) -> str:
     if uses.startswith("./") and "/actions/" in "/" + uses[2:]:
         name = uses.rstrip("/").rsplit("/", 1)[1]
@@ -390,7 +399,10 @@ def _action_text(repo: Repo, uses: str) -> str:
     return ""
 
 
-PUSHES = re.compile(r"\bgit push\b|\bgh pr (create|edit)\b")
+# Pushes a branch or opens a PR: git, gh, or the toolkit's REST calls (which write the
+# branch through the contents API and open the PR, so no checkout credentials are used).
+PUSHES = re.compile(r"\bgit push\b|\bgh pr (create|edit)\b|\bmodelops github retrain\b")
+GIT_PUSH = re.compile(r"\bgit push\b")
 # A command line that starts with it (not a commit message that mentions it).
 PROMOTES = re.compile(r"^\s*modelops promote\b", re.MULTILINE)
 
@@ -472,7 +484,11 @@ def rule_pushes_trigger_workflows(repo: Repo) -> list[str]:
             token = with_.get("github-token", env.get("GH_TOKEN", env.get("GITHUB_TOKEN")))
             if not _is_app_token(run, token):
                 problems.append(f"{run.name}: pushes or opens a PR with {token!r}, no App token")
-        for step in run.steps:
+        git_pushes = any(
+            GIT_PUSH.search(str(s.get("run", "")) + _action_scripts(repo, str(s.get("uses", ""))))
+            for s in pushing
+        )
+        for step in run.steps if git_pushes else []:
             if str(step.get("uses", "")).startswith(CHECKOUT):
                 token = (step.get("with") or {}).get("token")
                 if not _is_app_token(run, token):
@@ -585,6 +601,30 @@ def _action_input(value: Any, given: dict[str, Any]) -> Any:
     return given.get(match[1], "") if match else value
 
 
+def rule_app_tokens_ask_only_what_the_app_has(repo: Repo) -> list[str]:
+    """Every App token a job mints asks only for permissions the plan gives the App.
+
+    "The installation access token will have the permissions the app was granted"
+    and a narrower request is refused above them: a permission the App lacks fails
+    the job at the token step, on github.com only.
+    """
+    granted = repo.credentials["app"]["permissions"]
+    levels = {"read": 1, "write": 2}
+    problems = []
+    for run in job_runs(repo):
+        for step in run.steps:
+            if not str(step.get("uses", "")).startswith(APP_TOKEN_ACTION):
+                continue
+            for key, value in (step.get("with") or {}).items():
+                if not str(key).startswith("permission-"):
+                    continue
+                name = str(key).removeprefix("permission-")
+                have = levels.get(str(granted.get(name, "")), 0)
+                if levels.get(str(value), 3) > have:
+                    problems.append(f"{run.name}: asks for {name}: {value}; the App has {have}")
+    return problems
+
+
 RULES = {
     "oidc-subjects": rule_oidc_subjects,
     "environment-secrets": rule_environment_secrets,
@@ -593,4 +633,5 @@ RULES = {
     "release-concurrency-alone": rule_release_concurrency_alone,
     "promotions-are-automated": rule_promotions_are_automated,
     "matrix-rows-do-not-cancel-each-other": rule_matrix_rows_do_not_cancel_each_other,
+    "app-tokens-ask-only-what-the-app-has": rule_app_tokens_ask_only_what_the_app_has,
 }

@@ -212,6 +212,7 @@ inputs:
   permission-pull-requests: {{description: recorded, required: false}}
   permission-administration: {{description: recorded, required: false}}
   permission-actions: {{description: recorded, required: false}}
+  permission-issues: {{description: recorded, required: false}}
 outputs:
   token:
     description: the fake token
@@ -226,8 +227,10 @@ runs:
         PULLS: ${{{{ inputs.permission-pull-requests }}}}
         ADMIN: ${{{{ inputs.permission-administration }}}}
         ACTIONS: ${{{{ inputs.permission-actions }}}}
+        ISSUES: ${{{{ inputs.permission-issues }}}}
       run: |
         token="app-token:contents=$CONTENTS,pull-requests=$PULLS,administration=$ADMIN,actions=$ACTIONS"
+        token="$token${{ISSUES:+,issues=$ISSUES}}"
         echo "$token" >> "{app_tokens}"
         echo "token=$token" >> "$GITHUB_OUTPUT"
 """,

@@ -12,6 +12,7 @@ the test can read what the run did.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -409,26 +410,108 @@ def test_release_refuses_a_tag_off_main_and_deploys_one_on_main(
     assert served["commit"] == main_sha, "live.json records what was deployed"
 
 
-def test_drift_workflow_opens_an_issue_for_the_prod_model(
+MONITOR_SECTION = """
+monitor:
+  window: 7d
+  min_rows: 50
+  max_drop: {accuracy: 0.1}
+"""
+APP_TOKEN = "app-token:contents=write,pull-requests=write,administration=,actions=,issues=write"
+
+
+def _labelled_stream(fork: Path, state: Path, *, wrong_every: int) -> None:
+    """100 rows churn's prod version scored (all "stays"), and labels that came later:
+    every `wrong_every`-th customer churned after all (0 for none)."""
+    manifest = yaml.safe_load((fork / "environments/prod/models/churn.yaml").read_text())
+    scored = fork / "data" / "churn" / "predictions" / "2026-11-20.csv"
+    scored.parent.mkdir(parents=True, exist_ok=True)
+    header = "customer_id,prediction,proba_0,proba_1,model_version,model_sha256,scored_at"
+    rows = [
+        f"C{i:04d},0,0.7,0.3,{manifest['version']},{manifest['sha256']},2026-11-20T10:00:00+00:00"
+        for i in range(100)
+    ]
+    scored.write_text("\n".join([header, *rows]) + "\n", "utf-8")
+    labels = [f"C{i:04d},{1 if wrong_every and i % wrong_every == 0 else 0}" for i in range(100)]
+    (fork / "data" / "churn" / "labels.csv").write_text(
+        "\n".join(["customer_id,churned", *labels]) + "\n", "utf-8"
+    )
+
+
+def _github_standin(fork: Path) -> Any:
+    """GitHub's REST API stand-in (tests/unit/githubapi.py) holding the fork's main, which
+    accepts only the App token the workflow should mint."""
+    sys.path.insert(0, str(REPO / "tests" / "unit"))
+    from githubapi import GitHubStandIn, OpenAPI, openapi_description, serve
+
+    standin = GitHubStandIn(OpenAPI(openapi_description()), APP_TOKEN)
+    standin.add_repo("acme/churn-models")
+    spec = "pipelines/churn.yaml"
+    standin.add_branch("acme/churn-models", "main", {spec: (fork / spec).read_bytes()})
+    return standin, serve(standin)
+
+
+def test_monitor_workflow_opens_a_retraining_pr_on_a_performance_drop_only(
     prod_fork: tuple[Path, Path], standins: Standins
 ) -> None:
-    """drift.yml: shifted recent data for churn in prod opens one issue with the report."""
-    from modelops.drift import shifted_copy
-    from modelops.project import Project
-
+    """monitor.yml: a clean labelled stream opens nothing; a planted drop opens one PR
+    (App token) that points churn's spec at the newest labelled snapshot."""
     fork, state = prod_fork
-    shifted_copy(Project(fork), "churn", fork / "data" / "churn" / "recent.csv")
-    git(fork, "add", "data/churn/recent.csv")
-    git(fork, "commit", "-qm", "recent churn data")
+    spec = fork / "pipelines" / "churn.yaml"
+    spec.write_text(spec.read_text("utf-8") + MONITOR_SECTION, "utf-8")
+    _labelled_stream(fork, state, wrong_every=0)
+    git(fork, "add", "-A")
+    git(fork, "commit", "-qm", "churn: watch performance; labels of November")
+    standin, running = _github_standin(fork)
+    server = next(running)
+    payload = {
+        "inputs": {"models": "churn"},
+        "repository": {
+            "full_name": "acme/churn-models",
+            "name": "churn-models",
+            "default_branch": "main",
+        },
+    }
+    extra = ("--env", f"GITHUB_API_URL={server.url}",
+             "--env", "GITHUB_REPOSITORY=acme/churn-models",
+             "--var", "MODELOPS_APP_ID=12345")  # fmt: skip
+    try:
+        jobs = act(fork, standins, "workflow_dispatch", "monitor.yml", payload, state, *extra)
+        back_to_main(fork)
+        assert jobs == {"due": "success", "watch": "success"}, jobs
+        watched = json.loads((state / "results" / "churn" / "watch.json").read_text())
+        assert watched["checks"]["monitor"]["status"] == "clean", watched
+        assert watched["checks"]["drift"]["status"] == "skipped", "no recent data committed"
+        assert standin.calls == [], "a clean stream opens nothing"
+        assert not standins.app_tokens.exists(), "and mints no App token"
 
-    jobs = act(fork, standins, "schedule", "drift.yml", {"schedule": "0 6 * * 1"}, state)
-    back_to_main(fork)
+        # Labels that came later say 1 in 2 customers the model kept did churn.
+        _labelled_stream(fork, state, wrong_every=2)
+        customers = (fork / "data" / "churn" / "customers.csv").read_text("utf-8")
+        snapshot = fork / "data" / "churn" / "snapshots" / "2026-11-20.csv"
+        snapshot.parent.mkdir(parents=True)
+        snapshot.write_text(customers.rsplit("\n", 2)[0] + "\n", "utf-8")  # one row fewer
+        git(fork, "add", "-A")
+        git(fork, "commit", "-qm", "labels and a labelled snapshot")
 
-    assert jobs == {"models": "success", "drift": "success"}, jobs
-    (issue,) = standins.github_state()["issues"]
-    assert issue["title"] == "Drift: churn in prod"
-    assert "churn" in issue["body"] and "| feature |" in issue["body"]
-    assert issue["token"] == "offline-test-token", "an issue needs no App: the job token"
+        jobs = act(fork, standins, "workflow_dispatch", "monitor.yml", payload, state, *extra)
+        back_to_main(fork)
+    finally:
+        running.close()
+    assert jobs == {"due": "success", "watch": "success"}, jobs
+    assert standin.violations == [], standin.violations
+    watched = json.loads((state / "results" / "churn" / "watch.json").read_text())
+    assert watched["trigger"] == "monitor", watched
+    (pr,) = standin.repos["acme/churn-models"].pulls
+    assert (pr["head"], pr["base"], pr["state"]) == ("modelops/retrain-churn", "main", "open")
+    assert pr["title"] == "Retrain churn on 2026-11-20.csv"
+    assert "<!-- modelops: retrain:churn -->" in pr["body"] and "accuracy" in pr["body"]
+    pushed = yaml.safe_load(standin.files_at("acme/churn-models", "modelops/retrain-churn")[
+        "pipelines/churn.yaml"])  # fmt: skip
+    digest = hashlib.sha256(snapshot.read_bytes()).hexdigest()
+    assert pushed["data"]["path"] == "data/churn/snapshots/2026-11-20.csv"
+    assert pushed["data"]["sha256"] == digest
+    assert standin.repos["acme/churn-models"].issues == []
+    assert standins.app_tokens.read_text("utf-8").splitlines() == [APP_TOKEN]
 
 
 def test_main_workflow_trains_registers_and_opens_the_dev_promotion(

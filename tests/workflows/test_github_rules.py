@@ -187,6 +187,24 @@ def _promotions_share_one_group(r: Repo) -> None:
     _job(r, "reusable-promote.yml", "promote")["concurrency"]["group"] = "promote-${{ inputs.to }}"
 
 
+def _retrain_request_with_the_job_token(r: Repo) -> None:
+    step = next(s for s in _job(r, "monitor.yml", "watch")["steps"] if "run" in s and
+                "modelops github retrain" in s["run"])  # fmt: skip
+    step["env"]["GH_TOKEN"] = "${{ github.token }}"
+
+
+def _watch_without_its_environment(r: Repo) -> None:
+    del _job(r, "monitor.yml", "watch")["environment"]
+
+
+def _watch_rows_share_one_group(r: Repo) -> None:
+    _job(r, "monitor.yml", "watch")["concurrency"]["group"] = "retrain"
+
+
+def _app_lacks_issues(r: Repo) -> None:
+    del r.credentials["app"]["permissions"]["issues"]
+
+
 BROKEN: list[tuple[str, Callable[[Repo], None], str]] = [
     ("oidc-subjects", _stop_without_environment, "is not trusted by RunnerJanitorRole"),
     ("oidc-subjects", _prod_role_trusts_main, "not only the prod environment"),
@@ -201,6 +219,10 @@ BROKEN: list[tuple[str, Callable[[Repo], None], str]] = [
     ("promotions-are-automated", _automation_flag_misspelt, "promotes as a person"),
     ("promotions-are-automated", _main_promotes_as_a_person, "main.yml"),
     ("matrix-rows-do-not-cancel-each-other", _promotions_share_one_group, "shared by its rows"),
+    ("pushes-trigger-workflows", _retrain_request_with_the_job_token, "github.token"),
+    ("environment-secrets", _watch_without_its_environment, "in environment None"),
+    ("matrix-rows-do-not-cancel-each-other", _watch_rows_share_one_group, "monitor.yml:watch"),
+    ("app-tokens-ask-only-what-the-app-has", _app_lacks_issues, "asks for issues: write"),
 ]
 
 

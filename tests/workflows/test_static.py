@@ -53,7 +53,7 @@ def test_the_suite_is_all_there() -> None:
         "deploy.yml",
         "release.yml",
         "promote.yml",
-        "drift.yml",
+        "monitor.yml",
         "runner-janitor.yml",
         "reusable-train.yml",
         "reusable-gpu-train.yml",

@@ -189,3 +189,83 @@ def post_comment(
     if result.duplicates:
         lines.append(f"note: {result.duplicates} older comment(s) carry the same marker")
     return GitHubResult("comment", SUBJECT, data, lines)
+
+
+RETRAIN_ACTIONS = ("pr", "issue")
+
+
+def open_retrain_request(
+    project: Project, repo: str | None, model: str, *, base: str = "main"
+) -> GitHubResult:
+    """Open or update what `modelops retrain MODEL` asked for: its pull request or its issue.
+
+    Reads the retrain result (`.modelops/results/MODEL/retrain.json`); for `pr`, commits the
+    rewritten spec to the result's branch (one commit on `base`, left alone when the branch
+    already holds it) and opens or updates the one PR from it; for `issue`, opens or updates
+    the one open issue marked `retrain:MODEL`. `data`: repository, model, action, opened,
+    number, url, branch (for a PR: created, updated or unchanged).
+    """
+    from modelops.github.requests import upsert_issue, upsert_pull_request, write_branch_file
+    from modelops.results import read_result
+
+    if not repo:
+        raise InputError(
+            "missing --repo", field="--repo", hint="pass --repo or set $GITHUB_REPOSITORY"
+        )
+    ref = parse_repo(repo, field="--repo")
+    result = read_result(project, model, "retrain", needed_by="github retrain")
+    where = project.relative(project.results_dir(model) / "retrain.json")
+    # The result is read back: every value that reaches GitHub is checked first.
+    action = result.get("action")
+    if action not in RETRAIN_ACTIONS or result.get("model") != model:
+        raise InputError(
+            f"not a retrain result of '{model}' (action {action!r})", file=where, field="action"
+        )
+    title = str(result.get("title") or "")
+    if not title or len(title) > 256 or "\n" in title:
+        raise InputError("title must be one line of 1-256 characters", file=where, field="title")
+    body_path = (project.root / str(result.get("body") or "")).resolve()
+    if not body_path.is_relative_to(project.state_dir.resolve()) or not body_path.is_file():
+        raise InputError(
+            "body must be a report file under the state folder", file=where, field="body"
+        )
+    body = body_path.read_text("utf-8")
+    key = f"retrain:{model}"
+    github = _client()
+    data: dict[str, Any] = {"repository": str(ref), "model": model, "action": action}
+    if action == "issue":
+        opened = upsert_issue(github, ref, title=title, body=body, key=key)
+        data.update(opened=opened.action, number=opened.number, url=opened.url)
+        return GitHubResult(
+            "retrain", SUBJECT, data, [f"{opened.action} issue #{opened.number} ({opened.url})"]
+        )
+    branch = f"modelops/retrain-{model}"
+    spec_path = project.relative(project.pipeline_path(model))
+    if result.get("branch") != branch or result.get("spec") != spec_path:
+        raise InputError(
+            f"the result names branch {result.get('branch')!r} and spec {result.get('spec')!r}; "
+            f"expected {branch} and {spec_path}",
+            file=where,
+            field="branch",
+        )
+    content = project.pipeline_path(model).read_bytes()
+    pushed = write_branch_file(
+        github,
+        ref,
+        branch=branch,
+        base=base,
+        path=spec_path,
+        content=content,
+        message=f"{title}\n\nWritten by modelops retrain.",
+    )
+    opened = upsert_pull_request(
+        github, ref, head=branch, base=base, title=title, body=body, key=key
+    )
+    data.update(
+        opened=opened.action, number=opened.number, url=opened.url, branch=branch, pushed=pushed
+    )
+    lines = [
+        f"branch {branch}: {pushed}",
+        f"{opened.action} pull request #{opened.number} ({opened.url})",
+    ]
+    return GitHubResult("retrain", SUBJECT, data, lines)

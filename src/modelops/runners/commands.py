@@ -21,10 +21,12 @@ from modelops.project import Project
 from modelops.results import CommandResult
 
 if TYPE_CHECKING:
+    from modelops.runners.billing import BilledLife
     from modelops.runners.ec2 import RunContext
     from modelops.spec import PipelineSpec
 
 SUBJECT = "runners"
+BILLING_NOTE = "billed per second, 60 s minimum"
 
 
 @dataclass(frozen=True)
@@ -168,7 +170,9 @@ def resolve_compute(request: ComputeRequest, project_root: Path | None = None) -
     )
 
 
-def _check_cost(compute: Compute, prices: Path | None) -> dict[str, Any] | None:
+def _check_cost(
+    compute: Compute, prices: Path | None, region: str | None = None
+) -> dict[str, Any] | None:
     """The worst-case cost; refuses when it exceeds max_cost_usd."""
     from modelops.runners.cost import worst_case_cost
 
@@ -181,6 +185,7 @@ def _check_cost(compute: Compute, prices: Path | None) -> dict[str, Any] | None:
         spot=compute.spot,
         on_demand_fallback=compute.on_demand_fallback,
         prices_path=prices,
+        region=region,
     )
     if worst["cost_usd"] > max_cost:
         spec = compute.spec
@@ -224,7 +229,7 @@ def start_gpu_runner(
     from modelops.runners.github import GitHub
 
     compute = resolve_compute(request, project_root)
-    worst = _check_cost(compute, prices)
+    worst = _check_cost(compute, prices, aws_region)
     options = StartOptions(
         context=context,
         launch_template=launch_template,
@@ -282,10 +287,18 @@ def stop_gpu_runners(
     aws_region: str | None = None,
     label: str | None = None,
     all_attempts: bool = False,
+    billing_out: Path | None = None,
+    prices: Path | None = None,
 ) -> RunnerResult:
     """Terminate the run's live instances (found by tag; idempotent) and, with GITHUB_TOKEN,
     unregister their idle runners. `label` limits it to one runner; `all_attempts` widens it
-    to every attempt of the run."""
+    to every attempt of the run.
+
+    The result's `billing` lists each instance's billed life read from EC2 (launch to the
+    end of billing, region, market); `billing_out` writes it as the record `modelops
+    report --billing` prices, so the report needs no EC2 credentials.
+    """
+    from modelops.runners.billing import billing_document, write_billing
     from modelops.runners.ec2 import ec2_client, stop_runners
     from modelops.runners.github import GitHub
 
@@ -303,9 +316,45 @@ def stop_gpu_runners(
         if ids
         else [f"no live instance for run {context.run_id} of {context.repository}"]
     )
+    lives = outcome["billing"]
+    doc = billing_document(lives, repository=context.repository, run_id=context.run_id)
+    outcome["billing"] = doc["instances"]
+    if billing_out is not None:
+        write_billing(billing_out, doc)
+        outcome["billing_out"] = str(billing_out)
+    summary += _billing_lines(lives, prices)
     if outcome["runners_removed"]:
         summary.append(f"removed runner(s): {', '.join(outcome['runners_removed'])}")
     return RunnerResult(command="stop", subject=SUBJECT, data=outcome, summary=summary)
+
+
+def _billing_lines(lives: list[BilledLife], prices: Path | None) -> list[str]:
+    """One line per instance: its billed life and, where the table has it, the estimate."""
+    from modelops.runners.cost import load_prices
+
+    try:
+        table = load_prices(prices)
+    except InputError as exc:  # a bad table must not fail the stop that already terminated
+        return [f"billed life recorded; cost unknown: {exc.message} ({exc.file})"]
+    lines = []
+    for life in lives:
+        text = (
+            f"{life.instance_id} ({life.instance_type}, {life.market}, {life.region}): "
+            f"billed {life.billed_seconds:.0f} s from {life.launch_time:%H:%M:%SZ} to "
+            f"{life.end_time:%H:%M:%SZ}"
+        )
+        try:
+            hourly = table.hourly(
+                life.instance_type, region=life.region, spot=life.market == "spot"
+            )
+            text += (
+                f", about ${hourly * life.billed_seconds / 3600:.4f} "
+                f"(estimate, {table.age_text(life.end_time.date())})"
+            )
+        except InputError as exc:
+            text += f", cost unknown ({exc.message})"
+        lines.append(text)
+    return lines
 
 
 def sweep_gpu_runners(
@@ -350,21 +399,31 @@ def sweep_gpu_runners(
 
 
 def runner_cost(
-    instance_type: str, minutes: float, *, spot: bool = False, prices: Path | None = None
+    instance_type: str,
+    minutes: float,
+    *,
+    spot: bool = False,
+    prices: Path | None = None,
+    aws_region: str | None = None,
 ) -> RunnerResult:
-    """Estimated cost of `instance_type` for `minutes`, billed per second, from the price table."""
-    from modelops.runners.cost import cost_estimate
+    """Estimated cost of `instance_type` in a region for `minutes`, billed per second
+    (60 s minimum), from the price table; says how old the table is."""
+    from datetime import UTC, datetime
+
+    from modelops.runners.cost import cost_estimate, load_prices
 
     if minutes < 0:
         raise InputError(f"must not be negative, got {minutes}", field="--minutes")
-    estimate = cost_estimate(instance_type, minutes * 60.0, spot, prices)
+    table = load_prices(prices)
+    estimate = cost_estimate(instance_type, minutes * 60.0, spot, region=aws_region, table=table)
+    age = table.age_text(datetime.now(UTC).date())
     return RunnerResult(
         command="cost",
         subject=SUBJECT,
         data=estimate,
         summary=[
-            f"{estimate['instance_type']} {estimate['market']} for {minutes:g} min: "
-            f"${estimate['cost_usd']:.4f} (at ${estimate['usd_per_hour']:.4f}/h, "
-            f"{estimate['prices']})"
+            f"{estimate['instance_type']} {estimate['market']} in {estimate['region']} for "
+            f"{minutes:g} min: about ${estimate['cost_usd']:.4f} (estimate at "
+            f"${estimate['usd_per_hour']:.4f}/h, {BILLING_NOTE}; {age}, {estimate['prices']})"
         ],
     )

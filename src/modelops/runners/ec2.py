@@ -28,6 +28,7 @@ from modelops.runners import (
     TAG_RUN_ATTEMPT,
     TAG_RUN_ID,
 )
+from modelops.runners.billing import read_billed_lives
 from modelops.runners.github import GitHub, JitConfig, Runner
 from modelops.runners.userdata import render_user_data
 
@@ -494,7 +495,11 @@ def stop_runners(
     github: GitHub | None = None,
     say: Say = stderr_say,
 ) -> dict[str, Any]:
-    """Terminate the run's live instances (by tag) and unregister their idle runners."""
+    """Terminate the run's live instances (by tag) and unregister their idle runners.
+
+    `billing` holds the billed life of every instance of the run (`BilledLife`), read
+    from EC2 after the terminate call.
+    """
     filters = {TAG_REPOSITORY: context.repository, TAG_RUN_ID: context.run_id}
     if not any_attempt:
         filters[TAG_RUN_ATTEMPT] = context.run_attempt
@@ -505,7 +510,17 @@ def stop_runners(
     terminate(ec2, ids)
     labels = sorted({tags_of(i).get(TAG_LABEL, "") for i in instances} - {""})
     removed = _remove_runners(github, set(labels), say) if github else []
-    return {"terminated": ids, "labels": labels, "runners_removed": removed, "filters": filters}
+    # Every instance of the run, also those that ended before this step (spot
+    # interruption, on-host timer): each was billed from launch to its end.
+    ended = find_instances(ec2, filters, states=(*LIVE_STATES, "shutting-down", "terminated"))
+    lives = read_billed_lives(ec2, sorted({str(i["InstanceId"]) for i in ended}))
+    return {
+        "terminated": ids,
+        "labels": labels,
+        "runners_removed": removed,
+        "filters": filters,
+        "billing": lives,
+    }
 
 
 def _remove_runners(github: GitHub, names: set[str], say: Say) -> list[str]:

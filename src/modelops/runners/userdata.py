@@ -68,8 +68,10 @@ def render_user_data(
         '"$IMDS/api/token" || true)',
         'imds() { curl -fsS -H "X-aws-ec2-metadata-token: $IMDS_TOKEN" '
         '"$IMDS/meta-data/$1" || echo unknown; }',
-        "printf 'MODELOPS_INSTANCE_TYPE=%s\\nMODELOPS_INSTANCE_MARKET=%s\\n' "
-        '"$(imds instance-type)" "$(imds instance-life-cycle)" >> "$RUNNER_DIR/.env"',
+        "printf 'MODELOPS_INSTANCE_TYPE=%s\\nMODELOPS_INSTANCE_MARKET=%s\\n"
+        "MODELOPS_INSTANCE_REGION=%s\\n' "
+        '"$(imds instance-type)" "$(imds instance-life-cycle)" "$(imds placement/region)" '
+        '>> "$RUNNER_DIR/.env"',
         "id runner >/dev/null 2>&1 || useradd --create-home runner",
         'chown -R runner: "$RUNNER_DIR"',
         "# The JIT config registers a single-use runner: it takes one job and exits.",
