@@ -1,9 +1,11 @@
-"""The GPU-runner lifecycle against a real moto EC2 server and a local stand-in for GitHub.
+"""The GPU-runner lifecycle against a real moto EC2 server and the validated GitHub stand-in.
 
 moto cannot produce capacity or quota errors, so those are injected with
 botocore `before-call` hooks on the real client the CLI builds; everything
 else (RunInstances, tags, user data, terminate, describe) is moto's EC2 API
-over HTTP on 127.0.0.1.
+over HTTP on 127.0.0.1. GitHub is tests/unit/githubapi.py, which checks every request
+and response against GitHub's published OpenAPI description; each test ends by
+asserting it saw no violation.
 """
 
 from __future__ import annotations
@@ -11,20 +13,18 @@ from __future__ import annotations
 import base64
 import json
 import os
-import secrets
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from githubapi import GitHubStandIn, OpenAPI, Repo, openapi_description, serve
 
 from modelops.cli import main
 
@@ -140,96 +140,39 @@ def launch_tagged(ec2: Any, *, label: str, expires_at: datetime, run_id: str = R
 # -- GitHub stand-in --------------------------------------------------------
 
 
-class GitHubStandIn:
-    """The runners and runs REST endpoints of one repository, in memory."""
-
-    def __init__(self) -> None:
-        self.runners: dict[int, dict[str, Any]] = {}
-        self.runs: dict[str, str] = {}
-        self.jitconfigs: list[str] = []
-        self.online_after_polls: int | None = 1  # None: runners never come online
-        self.polls = 0
-        self.unauthorized = 0
-        self._next_id = 100
-        self.lock = threading.Lock()
-
-    def add_runner(self, name: str, *, status: str, busy: bool = False) -> int:
-        with self.lock:
-            self._next_id += 1
-            self.runners[self._next_id] = {
-                "id": self._next_id, "name": name, "status": status, "busy": busy,
-                "os": "linux", "labels": [{"name": name}],
-            }  # fmt: skip
-            return self._next_id
-
-    def handle(self, method: str, path: str, body: Any, auth: str) -> tuple[int, Any]:
-        if auth != f"Bearer {TOKEN}":
-            self.unauthorized += 1
-            return 401, {"message": "Bad credentials"}
-        prefix = f"/repos/{REPO}/actions"
-        path = path.split("?")[0]
-        if method == "POST" and path == f"{prefix}/runners/generate-jitconfig":
-            runner_id = self.add_runner(body["name"], status="offline")
-            jit = base64.b64encode(secrets.token_bytes(48)).decode()
-            self.jitconfigs.append(jit)
-            return 201, {"runner": self.runners[runner_id], "encoded_jit_config": jit}
-        if method == "GET" and path == f"{prefix}/runners":
-            with self.lock:
-                self.polls += 1
-                if self.online_after_polls is not None and self.polls >= self.online_after_polls:
-                    for runner in self.runners.values():
-                        runner["status"] = "online"
-                runners = list(self.runners.values())
-            return 200, {"total_count": len(runners), "runners": runners}
-        if method == "DELETE" and path.startswith(f"{prefix}/runners/"):
-            removed = self.runners.pop(int(path.rsplit("/", 1)[1]), None)
-            return (204, None) if removed else (404, {"message": "Not Found"})
-        if method == "GET" and path.startswith(f"{prefix}/runs/"):
-            run_id = path.rsplit("/", 1)[1]
-            if self.runs.get(run_id) == "error":
-                return 502, {"message": "Server Error"}
-            return 200, {"id": int(run_id), "status": self.runs.get(run_id, "in_progress")}
-        return 404, {"message": "Not Found"}
+@pytest.fixture(scope="session")
+def openapi() -> OpenAPI:
+    """GitHub's published OpenAPI description, which the stand-in checks every exchange against."""
+    return OpenAPI(openapi_description())
 
 
 @pytest.fixture
-def github(monkeypatch: pytest.MonkeyPatch) -> Iterator[GitHubStandIn]:
-    """A stand-in for the GitHub REST calls on 127.0.0.1; GITHUB_* variables point at it."""
-    state = GitHubStandIn()
+def github(openapi: OpenAPI, monkeypatch: pytest.MonkeyPatch) -> Iterator[GitHubStandIn]:
+    """The validated GitHub stand-in on 127.0.0.1 holding REPO; GITHUB_* variables point at it.
 
-    class Handler(BaseHTTPRequestHandler):
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = json.loads(self.rfile.read(length)) if length else None
-            status, payload = state.handle(
-                self.command, self.path, body, self.headers.get("Authorization", "")
-            )
-            data = json.dumps(payload).encode() if payload is not None else b""
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_GET = do_POST = do_DELETE = _serve
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    monkeypatch.setenv("GITHUB_API_URL", f"http://127.0.0.1:{server.server_address[1]}")
+    A runner registered with a JIT config comes online at the first list after it (its
+    machine booted); a test sets `online_after_lists = None` for one that never does.
+    """
+    standin = GitHubStandIn(openapi, TOKEN)
+    standin.add_repo(REPO).online_after_lists = 1
+    running = serve(standin)
+    server = next(running)
+    monkeypatch.setenv("GITHUB_API_URL", server.url)
     monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
     monkeypatch.setenv("GITHUB_REPOSITORY", REPO)
     monkeypatch.setenv("GITHUB_RUN_ID", RUN_ID)
     monkeypatch.setenv("GITHUB_RUN_ATTEMPT", "1")
     monkeypatch.setenv("GITHUB_JOB", "train")
-    for var in ("GITHUB_OUTPUT", "MODELOPS_GPU_PRICES"):
+    for var in ("GITHUB_OUTPUT", "MODELOPS_GPU_PRICES", "GH_TOKEN"):
         monkeypatch.delenv(var, raising=False)
-    yield state
-    server.shutdown()
-    server.server_close()
+    yield standin
+    running.close()
+    assert standin.violations == [], "\n".join(standin.violations)
+
+
+def state(github: GitHubStandIn) -> Repo:
+    """What the stand-in holds for REPO: runners, runs, JIT configs handed out."""
+    return github.repos[REPO]
 
 
 # -- failure injection on the real boto3 client ------------------------------
@@ -316,7 +259,7 @@ def test_start_then_stop_leaves_no_running_instance(aws, github, tmp_path, monke
 
     assert main(["runners", "stop"]) == 0
     assert live_instances(aws["ec2"], repository=REPO) == []
-    assert github.runners == {}, "the run's idle runner is unregistered too"
+    assert state(github).runners == {}, "the run's idle runner is unregistered too"
     capsys.readouterr()
     assert main(["runners", "stop"]) == 0, "stop is idempotent"
     assert "no live instance" in capsys.readouterr().out
@@ -332,7 +275,7 @@ def test_user_data_arms_hard_shutdown_before_the_runner(aws, github):
     script = base64.b64decode(attr["UserData"]["Value"]).decode()
     commands = [ln for ln in script.splitlines() if ln and not ln.startswith("#")]
     assert commands[0] == "shutdown -h +17"
-    [jit] = github.jitconfigs
+    [jit] = state(github).jit_configs
     assert f"JITCONFIG={jit}" in script
     assert commands[-1] == 'runuser -u runner -- ./run.sh --jitconfig "$JITCONFIG"'
     assert "trap 'shutdown -h now' EXIT" in commands
@@ -346,7 +289,7 @@ def test_no_token_or_jit_config_in_logs(aws, github, monkeypatch, capfd, in_acti
     assert main(start_args(aws)) == 0
     assert main(["runners", "stop"]) == 0
     out, err = capfd.readouterr()
-    [jit] = github.jitconfigs
+    [jit] = state(github).jit_configs
     assert TOKEN not in out + err
     leaking = [ln for ln in (out + err).splitlines() if jit in ln]
     assert leaking == ([f"::add-mask::{jit}"] if in_actions else [])
@@ -392,7 +335,7 @@ def test_no_capacity_without_fallback_fails_and_unregisters(
     assert main(start_args(aws, "--on-demand-fallback", "false")) == 4
     assert "no capacity for any candidate" in capsys.readouterr().err
     assert live_instances(aws["ec2"], repository=REPO) == []
-    assert github.runners == {}
+    assert state(github).runners == {}
 
 
 @pytest.mark.parametrize("code", ["VcpuLimitExceeded", "UnauthorizedOperation"])
@@ -408,14 +351,14 @@ def test_quota_or_permission_error_fails_fast(aws, github, inject_run_instances,
 
 def test_runner_that_never_registers_is_terminated(aws, github, capsys):
     """Waiting for the runner is bounded: on timeout the instance is terminated, exit 4."""
-    github.online_after_polls = None
+    state(github).online_after_lists = None
     started = time.monotonic()
     assert main(start_args(aws, "--wait-timeout", "1")) == 4
     assert time.monotonic() - started < 10
     err = capsys.readouterr().err
     assert "did not come online within 1s" in err
     assert live_instances(aws["ec2"], repository=REPO) == []
-    assert github.runners == {}, "the JIT registration is removed as well"
+    assert state(github).runners == {}, "the JIT registration is removed as well"
 
 
 def test_interrupt_after_run_instances_cleans_up(aws, github, monkeypatch):
@@ -436,7 +379,7 @@ def test_interrupt_after_run_instances_cleans_up(aws, github, monkeypatch):
     monkeypatch.setattr(ec2_module, "ec2_client", interrupting)
     assert main(start_args(aws)) == 130
     assert live_instances(aws["ec2"], repository=REPO) == []
-    assert github.runners == {}
+    assert state(github).runners == {}
 
 
 def _start_in_subprocess(aws: dict[str, Any], github_url: str) -> subprocess.Popen[bytes]:
@@ -461,7 +404,7 @@ def _wait_for_instance(aws: dict[str, Any], proc: subprocess.Popen[bytes]) -> st
 
 def test_sigterm_during_wait_terminates_the_instance(aws, github):
     """A job cancelled while start waits (SIGTERM) terminates its own instance on the way out."""
-    github.online_after_polls = None
+    state(github).online_after_lists = None
     proc = _start_in_subprocess(aws, os.environ["GITHUB_API_URL"])
     _wait_for_instance(aws, proc)
     proc.send_signal(signal.SIGTERM)
@@ -472,7 +415,7 @@ def test_sigterm_during_wait_terminates_the_instance(aws, github):
 @pytest.mark.parametrize("cleaner", ["stop", "janitor"])
 def test_killed_start_is_cleaned_up_by_tag(aws, github, cleaner, capsys):
     """A start killed outright after RunInstances leaves an orphan that stop/janitor find by tag."""
-    github.online_after_polls = None
+    state(github).online_after_lists = None
     proc = _start_in_subprocess(aws, os.environ["GITHUB_API_URL"])
     orphan = _wait_for_instance(aws, proc)
     proc.kill()
@@ -481,11 +424,11 @@ def test_killed_start_is_cleaned_up_by_tag(aws, github, cleaner, capsys):
     if cleaner == "stop":
         assert main(["runners", "stop"]) == 0
     else:
-        github.runs[RUN_ID] = "completed"
+        github.add_run(REPO, int(RUN_ID), "completed", conclusion="success")
         assert main(["runners", "janitor", "--boot-grace-minutes", "0"]) == 0
         assert f"workflow run {RUN_ID} completed" in capsys.readouterr().out
     assert live_instances(aws["ec2"], repository=REPO) == []
-    assert github.runners == {}, "the orphan's offline runner is removed"
+    assert state(github).runners == {}, "the orphan's offline runner is removed"
 
 
 def test_janitor_spares_booting_and_terminates_expired(aws, github, capsys):
@@ -497,8 +440,8 @@ def test_janitor_spares_booting_and_terminates_expired(aws, github, capsys):
     expired = launch_tagged(
         aws["ec2"], label="modelops-1-1-train-b", expires_at=now - timedelta(minutes=1)
     )
-    github.runs[RUN_ID] = "completed"
-    github.online_after_polls = None
+    github.add_run(REPO, int(RUN_ID), "completed", conclusion="success")
+    state(github).online_after_lists = None
     assert main(["runners", "janitor", "--boot-grace-minutes", "10"]) == 0
     out = capsys.readouterr().out
     assert [i["InstanceId"] for i in live_instances(aws["ec2"], repository=REPO)] == [booting]
@@ -511,11 +454,11 @@ def test_janitor_spares_busy_runner_and_removes_offline_runners(aws, github, cap
     later = datetime.now(UTC) + timedelta(hours=1)
     busy = launch_tagged(aws["ec2"], label="modelops-1-1-train-busy", expires_at=later)
     idle = launch_tagged(aws["ec2"], label="modelops-1-1-train-idle", expires_at=later)
-    github.add_runner("modelops-1-1-train-busy", status="online", busy=True)
-    github.add_runner("modelops-9-1-train-gone", status="offline")
-    github.add_runner("team-shared-gpu", status="offline")
-    github.online_after_polls = None
-    github.runs[RUN_ID] = "completed"
+    github.add_runner(REPO, "modelops-1-1-train-busy", status="online", busy=True)
+    github.add_runner(REPO, "modelops-9-1-train-gone", status="offline")
+    github.add_runner(REPO, "team-shared-gpu", status="offline")
+    state(github).online_after_lists = None
+    github.add_run(REPO, int(RUN_ID), "completed", conclusion="success")
 
     assert main(["runners", "janitor", "--boot-grace-minutes", "0", "--dry-run"]) == 0
     assert len(live_instances(aws["ec2"], repository=REPO)) == 2, "dry run changes nothing"
@@ -524,7 +467,7 @@ def test_janitor_spares_busy_runner_and_removes_offline_runners(aws, github, cap
     out = capsys.readouterr().out
     assert [i["InstanceId"] for i in live_instances(aws["ec2"], repository=REPO)] == [busy]
     assert f"{idle} (modelops-1-1-train-idle): terminate" in out
-    names = sorted(r["name"] for r in github.runners.values())
+    names = sorted(r["name"] for r in state(github).runners.values())
     assert names == ["modelops-1-1-train-busy", "team-shared-gpu"], "only modelops runners go"
 
 
@@ -539,22 +482,29 @@ def test_janitor_without_token_only_enforces_expiry(aws, github, monkeypatch, ca
     assert main(["runners", "janitor", "--boot-grace-minutes", "0"]) == 0
     assert [i["InstanceId"] for i in live_instances(aws["ec2"], repository=REPO)] == [keep]
     assert "no GITHUB_TOKEN" in capsys.readouterr().out
-    assert github.unauthorized == 0 and github.polls == 0
+    assert github.unauthorized == 0 and github.calls == []
 
 
-def test_janitor_survives_a_github_error(aws, github, capsys):
-    """A failing run lookup keeps that instance and still terminates the expired ones."""
+def test_janitor_survives_a_github_error(aws, github):
+    """A run lookup failing with 502 (after retries) keeps that instance, prints no traceback,
+    and the expired instance is still terminated."""
     now = datetime.now(UTC)
     unknown = launch_tagged(
         aws["ec2"], label="modelops-1-1-train-a", expires_at=now + timedelta(hours=1)
     )
     launch_tagged(aws["ec2"], label="modelops-1-1-train-b", expires_at=now - timedelta(seconds=1))
-    github.runs[RUN_ID] = "error"
-    assert main(["runners", "janitor", "--boot-grace-minutes", "0"]) == 0
-    captured = capsys.readouterr()
+    github.add_run(REPO, int(RUN_ID), fails_with=502)
+    # A process of its own: what the CLI prints, logging included, is what a job log shows.
+    proc = subprocess.run(
+        [sys.executable, "-m", "modelops", "runners", "janitor", "--boot-grace-minutes", "0"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
     assert [i["InstanceId"] for i in live_instances(aws["ec2"], repository=REPO)] == [unknown]
-    assert f"status of run {RUN_ID} unknown" in captured.err
-    assert f"{unknown} (modelops-1-1-train-a): keep, run {RUN_ID} unknown" in captured.out
+    assert f"status of run {RUN_ID} unknown" in proc.stderr and "502" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert f"{unknown} (modelops-1-1-train-a): keep, run {RUN_ID} unknown" in proc.stdout
+    assert len(github.calls_of("actions/get-workflow-run")) > 1, "a 5xx is retried"
 
 
 def test_janitor_ignores_other_repositories(aws, github):
@@ -597,3 +547,44 @@ def test_stop_records_the_billed_life_the_report_prices(aws, github, tmp_path, s
     assert life.billed_seconds == 60.0  # launched and stopped within the minimum
     cost = compute_section({"compute": {}}, {"max_minutes": 30}, [life])
     assert cost.basis == "billed-life" and cost.cost_usd == round(hourly * 60 / 3600, 4)
+
+
+def test_runner_list_reads_every_page(github):
+    """The runner list follows GitHub's pages past 100; finding one asks by name."""
+    from modelops.runners.github import GitHub
+
+    names = [f"team-gpu-{i:03d}" for i in range(230)]
+    for name in names:
+        github.add_runner(REPO, name, status="online")
+    client = GitHub(REPO, TOKEN)
+    assert sorted(r.name for r in client.list_runners()) == names
+    pages = github.calls_of("actions/list-self-hosted-runners-for-repo")
+    assert len(pages) == 3 and "page=3" in pages[-1]
+    found = client.find_runner("team-gpu-150")
+    assert found is not None and found.status == "online"
+    assert found.labels == ("self-hosted", "Linux", "X64")
+    assert "name=team-gpu-150" in github.calls_of("actions/list-self-hosted-runners-for-repo")[-1]
+    assert client.find_runner("absent") is None
+
+
+def test_a_rejected_token_is_exit_4_with_the_app_token_hint(aws, github, monkeypatch, capsys):
+    """A token GitHub rejects (401) stops start before any launch, names the App token, exit 4."""
+    wrong = "ghs_" + "y" * 36
+    monkeypatch.setenv("GITHUB_TOKEN", wrong)
+    assert main(start_args(aws)) == 4
+    err = capsys.readouterr().err
+    assert "401" in err and "administration:write" in err and "Traceback" not in err
+    assert wrong not in err and TOKEN not in err
+    assert github.unauthorized == 1
+    assert live_instances(aws["ec2"], repository=REPO) == []
+
+
+def test_a_busy_runner_is_not_removed_by_stop(aws, github, capsys):
+    """stop terminates the run's instance but leaves a runner GitHub says is running a job."""
+    assert main(start_args(aws)) == 0
+    [runner] = state(github).runners.values()
+    runner["busy"] = True
+    assert main(["runners", "stop"]) == 0
+    assert live_instances(aws["ec2"], repository=REPO) == []
+    assert list(state(github).runners.values()) == [runner]
+    assert github.calls_of("actions/delete-self-hosted-runner-from-repo") == []

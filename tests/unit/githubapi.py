@@ -283,6 +283,12 @@ class Repo:
     trees: dict[str, dict[str, bytes]] = field(default_factory=dict)  # commit sha -> files
     pulls: list[dict[str, Any]] = field(default_factory=list)
     issues: list[dict[str, Any]] = field(default_factory=list)
+    # Self-hosted runners and workflow runs: see "runners and runs" in GitHubStandIn.
+    runners: dict[int, dict[str, Any]] = field(default_factory=dict)
+    runs: dict[int, dict[str, Any]] = field(default_factory=dict)
+    jit_configs: list[str] = field(default_factory=list)  # every encoded config handed out
+    online_after_lists: int | None = None  # a JIT runner connects after N runner lists; None: never
+    runner_lists: int = 0
 
 
 class GitHubStandIn:
@@ -296,6 +302,7 @@ class GitHubStandIn:
         self.teams: dict[str, int] = {}  # "org/slug" -> id
         self.violations: list[str] = []
         self.calls: list[tuple[str, str]] = []  # (operationId, path), in order
+        self.unauthorized = 0  # requests answered 401 (wrong or missing token)
         self.per_page_cap = 100
         self._ids = itertools.count(1000)
         self._lock = threading.Lock()
@@ -342,6 +349,8 @@ class GitHubStandIn:
             request.headers.get("Authorization") != f"Bearer {self.token}"
             and request.headers.get("Authorization") != f"token {self.token}"
         ):
+            with self._lock:
+                self.unauthorized += 1
             return self._finish(
                 op, 401, {"message": "Bad credentials"}, start_response, request, check=False
             )
@@ -367,6 +376,10 @@ class GitHubStandIn:
                 self.per_page_cap = self._max_per_page(op)
                 status, payload = handler(params, query, body, headers)
         except Reply as reply:
+            if reply.status >= 500:  # GitHub failing: its description documents no 5xx
+                return self._finish(
+                    op, reply.status, reply.body, start_response, request, check=False
+                )
             status, payload = reply.status, reply.body
         except Exception as exc:  # a bug of the stand-in: make it fail the test, not hang
             self._violate(op, "stand-in", [repr(exc)])
@@ -1087,6 +1100,144 @@ class GitHubStandIn:
             raise Reply(404, "Not Found")
         issue.update({k: body[k] for k in ("title", "body", "state") if k in body})
         return 200, self._issue(repo, issue)
+
+    # -- runners and runs -----------------------------------------------------------------
+    # Self-hosted runners (JIT registration, list, delete) and workflow runs (status), as
+    # the GPU runner commands use them. State lives on Repo (runners, runs, jit_configs).
+
+    _DEFAULT_LABELS = ("self-hosted", "X64", "ARM64", "Linux", "Windows", "macOS")
+
+    def add_runner(
+        self,
+        full_name: str,
+        name: str,
+        *,
+        status: str = "offline",
+        busy: bool = False,
+        labels: tuple[str, ...] = ("self-hosted", "Linux", "X64"),
+    ) -> int:
+        """A runner registered some other way (a team's own machine), already connected."""
+        repo = self.repos[full_name.lower()]
+        runner_id = self.new_id()
+        repo.runners[runner_id] = self._new_runner(runner_id, name, labels, jit=False)
+        repo.runners[runner_id].update(status=status, busy=busy, os="linux", version="2.323.0")
+        return runner_id
+
+    def add_run(
+        self,
+        full_name: str,
+        run_id: int,
+        status: str = "in_progress",
+        *,
+        conclusion: str | None = None,
+        fails_with: int | None = None,
+    ) -> None:
+        """A workflow run; `fails_with` makes reading it answer that 5xx (GitHub failing)."""
+        self.repos[full_name.lower()].runs[run_id] = {
+            "status": status,
+            "conclusion": conclusion,
+            "fails_with": fails_with,
+        }
+
+    def _new_runner(
+        self, runner_id: int, name: str, labels: tuple[str, ...], *, jit: bool
+    ) -> dict[str, Any]:
+        return {
+            "id": runner_id,
+            "name": name,
+            "status": "offline",
+            "busy": False,
+            "os": "unknown",  # until the runner first connects (GitHub's JIT example)
+            "version": None,
+            "ephemeral": jit,
+            "labels": [(self.new_id(), label) for label in labels],
+            "registered_at_list": None,
+        }
+
+    def _runner_body(self, runner: dict[str, Any]) -> dict[str, Any]:
+        body = self.api.example("actions/list-self-hosted-runners-for-repo")["runners"][0]
+        body.update({k: runner[k] for k in ("id", "name", "os", "status", "busy", "ephemeral")})
+        body["version"] = runner["version"]
+        body["labels"] = [
+            {
+                "id": label_id,
+                "name": label,
+                "type": "read-only" if label in self._DEFAULT_LABELS else "custom",
+            }
+            for label_id, label in runner["labels"]
+        ]
+        return body
+
+    def op_actions__generate_runner_jitconfig_for_repo(self, params, query, body, headers):  # type: ignore[no-untyped-def]
+        repo = self.repo(params)
+        if any(r["name"] == body["name"] for r in repo.runners.values()):
+            raise Reply(409, "Already exists - A runner with the name already exists.")
+        runner_id = self.new_id()
+        runner = self._new_runner(runner_id, body["name"], tuple(body["labels"]), jit=True)
+        runner["registered_at_list"] = repo.runner_lists
+        repo.runners[runner_id] = runner
+        # A real config is base64 of a JSON document; random bytes stand for the secret.
+        encoded = base64.b64encode(os.urandom(48)).decode()
+        repo.jit_configs.append(encoded)
+        data = self.api.example("actions/generate-runner-jitconfig-for-repo", 201)
+        data.update(runner=self._runner_body(runner), encoded_jit_config=encoded)
+        return 201, data
+
+    def op_actions__list_self_hosted_runners_for_repo(self, params, query, body, headers):  # type: ignore[no-untyped-def]
+        repo = self.repo(params)
+        repo.runner_lists += 1
+        for runner in repo.runners.values():
+            registered = runner["registered_at_list"]
+            if (
+                registered is not None
+                and runner["status"] == "offline"
+                and repo.online_after_lists is not None
+                and repo.runner_lists - registered >= repo.online_after_lists
+            ):  # its machine booted and the runner connected with its JIT config
+                runner.update(status="online", os="linux", version="2.323.0")
+                runner["registered_at_list"] = None
+        runners = [
+            self._runner_body(r)
+            for _, r in sorted(repo.runners.items())
+            if "name" not in query or r["name"] == query["name"]
+        ]
+        path = f"/repos/{params['owner']}/{params['repo']}/actions/runners"
+        return 200, {
+            "total_count": len(runners),
+            "runners": self._page(runners, query, path, headers),
+        }
+
+    def op_actions__delete_self_hosted_runner_from_repo(self, params, query, body, headers):  # type: ignore[no-untyped-def]
+        repo = self.repo(params)
+        runner = repo.runners.get(int(params["runner_id"]))
+        if runner is None:
+            raise Reply(404, "Not Found")
+        if runner["busy"]:
+            raise Reply(422, f'Bad request - Runner "{runner["name"]}" is still running a job')
+        del repo.runners[runner["id"]]
+        return 204, None
+
+    def op_actions__get_workflow_run(self, params, query, body, headers):  # type: ignore[no-untyped-def]
+        repo = self.repo(params)
+        run_id = int(params["run_id"])
+        run = repo.runs.get(run_id)
+        if run is None:
+            raise Reply(404, "Not Found")
+        if run["fails_with"] is not None:
+            raise Reply(run["fails_with"], "Server Error")
+        data = self.api.example("actions/get-workflow-run")
+        slug = f"{repo.owner}/{repo.name}"
+        data.update(
+            id=run_id,
+            status=run["status"],
+            conclusion=run["conclusion"],
+            url=f"https://api.github.com/repos/{slug}/actions/runs/{run_id}",
+            html_url=f"https://github.com/{slug}/actions/runs/{run_id}",
+        )
+        if query.get("exclude_pull_requests") == "true":
+            data["pull_requests"] = []
+        data["repository"].update(name=repo.name, full_name=slug)
+        return 200, data
 
 
 @dataclass

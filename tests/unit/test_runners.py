@@ -292,3 +292,36 @@ def test_every_runner_action_has_help(action: str) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "usage: modelops runners" in out.stdout
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_runner_github_client_checks_its_input_before_any_call() -> None:
+    """A bad repository, a label count GitHub refuses or a non-numeric run id never reach GitHub."""
+    from modelops.runners.github import GitHub, JitConfig
+
+    with pytest.raises(InputError) as err:
+        GitHub("acme/models/extra", "ghs_secret")
+    assert err.value.field == "--repository"
+    client = GitHub("acme/models", "ghs_secret")  # GITHUB_API_URL: a closed port
+    with pytest.raises(InputError) as err:
+        client.generate_jitconfig("modelops-1-1-train-x", [f"l{i}" for i in range(101)])
+    assert err.value.field == "--labels"
+    with pytest.raises(ServiceError, match="not a number"):
+        client.run_status("1/../../x")
+    assert "s3cr3t" not in repr(JitConfig(runner_id=1, name="r", encoded="s3cr3t"))
+
+
+def test_unreachable_github_is_a_service_error_without_the_token() -> None:
+    """A network failure is exit 4 with a hint about GITHUB_API_URL, and the token is not shown."""
+    from modelops.runners.github import GitHub
+
+    with pytest.raises(ServiceError) as err:
+        GitHub("acme/models", "ghs_secret").list_runners()
+    assert "cannot reach GitHub" in err.value.message and "GITHUB_API_URL" in str(err.value.hint)
+    assert "ghs_secret" not in f"{err.value} {err.value.hint}"
+
+
+def test_runner_github_client_loads_githubkit_only_when_it_calls() -> None:
+    """Importing the runners' GitHub client does not import githubkit (a lazy import)."""
+    code = "import sys, modelops.runners.github\nprint('githubkit' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -9,6 +9,7 @@ GitHub Enterprise Server set it; tests point it at a local stand-in).
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -82,17 +83,25 @@ def connect(token: str, api_url: str | None = None) -> GitHub[Any]:
     """A githubkit client for `api_url` (default `$GITHUB_API_URL` or api.github.com)."""
     from githubkit import GitHub
 
+    # githubkit retries rate limits and 5xx answers, logging each retry with a traceback;
+    # where no logging is set up Python would print those to stderr. The error that ends
+    # the call is reported once, by api_errors; an application's own handlers still get them.
+    logger = logging.getLogger("githubkit")
+    if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+        logger.addHandler(logging.NullHandler())
     base = (api_url or os.environ.get("GITHUB_API_URL") or DEFAULT_API).rstrip("/")
     # No HTTP cache: a check right after a change must read the new state.
     return GitHub(token, base_url=base, timeout=TIMEOUT_S, http_cache=False)
 
 
 @contextmanager
-def api_errors(what: str) -> Iterator[None]:
+def api_errors(what: str, *, hints: Mapping[int, str] | None = None) -> Iterator[None]:
     """GitHub's refusals inside the block become one clear ModelopsError.
 
     401 (bad token) and 404 (no such repository, or the token cannot see it) are bad
     input (exit 2); anything else GitHub or the network answers is a ServiceError (exit 4).
+    A status in `hints` is a ServiceError with that hint instead (the runner commands
+    clean up after any GitHub failure, so a refusal there must not read as bad input).
     """
     from githubkit.exception import RequestError, RequestFailed
 
@@ -101,6 +110,10 @@ def api_errors(what: str) -> Iterator[None]:
     except RequestFailed as exc:
         status = exc.response.status_code
         message = _message(exc.response)
+        if hints is not None and status in hints:
+            raise ServiceError(
+                f"{what}: GitHub answered {status}: {message}", hint=hints[status]
+            ) from None
         if status == 401:
             raise InputError(
                 f"{what}: GitHub rejected the token (401 {message})", field="GH_TOKEN"
@@ -112,7 +125,10 @@ def api_errors(what: str) -> Iterator[None]:
             ) from None
         raise ServiceError(f"{what}: GitHub answered {status}: {message}") from None
     except RequestError as exc:
-        raise ServiceError(f"{what}: cannot reach GitHub ({type(exc.exc).__name__})") from None
+        raise ServiceError(
+            f"{what}: cannot reach GitHub ({type(exc.exc).__name__})",
+            hint="check the network and GITHUB_API_URL",
+        ) from None
 
 
 def call(what: str, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
@@ -143,11 +159,13 @@ def paged(
     *,
     items: str | None = None,
     per_page: int = 100,
+    hints: Mapping[int, str] | None = None,
     **kwargs: Any,
 ) -> Iterator[dict[str, Any]]:
     """Every item of a list endpoint as a plain dict, following `Link: rel="next"`.
 
-    `items` names the array inside an object response (`{"total_count", "variables"}`).
+    `items` names the array inside an object response (`{"total_count", "variables"}`);
+    `hints` as for `api_errors`.
     """
 
     def page(response: Any) -> list[dict[str, Any]]:
@@ -157,7 +175,7 @@ def paged(
             raise ServiceError(f"{what}: GitHub answered no list")
         return found
 
-    with api_errors(what):
+    with api_errors(what, hints=hints):
         yield from github.rest.paginate(fn, map_func=page, per_page=per_page, **kwargs)
 
 
