@@ -538,6 +538,11 @@ def test_main_workflow_trains_registers_and_opens_the_dev_promotion(
     assert jobs.get("changed") == "success", jobs
     assert jobs.get("train") == "success", jobs
     assert jobs.get("promote") == "success", jobs
+    assert jobs.get("warm-cache") == "success", jobs
+    # Only the credential-free warm-cache job saves a venv (for pull requests to restore);
+    # the jobs that read the registry, register or promote install from the lock.
+    (saved,) = (standins.root / "records" / "cache-keys").read_text("utf-8").splitlines()
+    assert saved.startswith("modelops-venv-Linux-X64-py3."), saved
     registered = json.loads((state / "results" / "churn" / "register.json").read_text())
     assert registered["version"] == 1
     (pr,) = standins.github_state()["pulls"]
