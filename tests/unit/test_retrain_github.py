@@ -166,6 +166,37 @@ def test_no_newer_snapshot_opens_one_issue_and_updates_it(
     assert gh.repos[REPO].pulls == [] and BRANCH not in gh.repos[REPO].refs
 
 
+def test_the_pr_closes_the_models_earlier_no_newer_data_issue(
+    project: Project, gh: GitHubStandIn, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No snapshot yet: an issue; once one lands, the PR opens and that issue is closed
+    with a comment naming the PR. Another model's issue stays open."""
+    gh.add_repo(REPO)
+    gh.add_branch(REPO, "main", {SPEC: project.pipeline_path("toy").read_bytes()})
+    other = gh.add_issue(
+        REPO, "Retrain churn", f"x\n{marker_for('retrain:churn')}", author="modelops-bot"
+    )
+    assert _retrain(project, "data/toy/toy.csv")["action"] == "issue"
+    code, issue, out = _open(project, capsys)
+    assert code == 0 and issue["opened"] == "created", out
+
+    _snapshot(project, "2026-11-01.csv", 3)
+    assert _retrain(project, "data/toy/labelled")["action"] == "pr"
+    code, result, out = _open(project, capsys)
+    assert code == 0, out
+    assert result["closed_issues"] == [issue["number"]]
+    assert f"closed issue #{issue['number']}: superseded by #{result['number']}" in out
+    states = {i["number"]: i["state"] for i in gh.repos[REPO].issues}
+    assert states == {other: "open", issue["number"]: "closed"}
+    (note,) = gh.repos[REPO].comments[issue["number"]]
+    assert note["body"] == f"Superseded by the retraining pull request #{result['number']}."
+
+    # The next run finds nothing more to close.
+    _retrain(project, "data/toy/labelled")
+    code, again, _ = _open(project, capsys)
+    assert code == 0 and again["closed_issues"] == []
+
+
 def test_issue_lookup_skips_pull_requests_and_pages_through_issues(gh: GitHubStandIn) -> None:
     """A PR carrying the marker is not the issue; the marked issue past page 1 is found."""
     gh.add_repo(REPO)

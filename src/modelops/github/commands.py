@@ -205,7 +205,12 @@ def open_retrain_request(
     the one open issue marked `retrain:MODEL`. `data`: repository, model, action, opened,
     number, url, branch (for a PR: created, updated or unchanged).
     """
-    from modelops.github.requests import upsert_issue, upsert_pull_request, write_branch_file
+    from modelops.github.requests import (
+        close_issues,
+        upsert_issue,
+        upsert_pull_request,
+        write_branch_file,
+    )
     from modelops.results import read_result
 
     if not repo:
@@ -261,11 +266,21 @@ def open_retrain_request(
     opened = upsert_pull_request(
         github, ref, head=branch, base=base, title=title, body=body, key=key
     )
+    # An earlier run found no newer data and opened the model's issue; the PR answers it.
+    closed = close_issues(
+        github, ref, key=key, note=f"Superseded by the retraining pull request #{opened.number}."
+    )
     data.update(
-        opened=opened.action, number=opened.number, url=opened.url, branch=branch, pushed=pushed
+        opened=opened.action,
+        number=opened.number,
+        url=opened.url,
+        branch=branch,
+        pushed=pushed,
+        closed_issues=closed,
     )
     lines = [
         f"branch {branch}: {pushed}",
         f"{opened.action} pull request #{opened.number} ({opened.url})",
+        *(f"closed issue #{n}: superseded by #{opened.number}" for n in closed),
     ]
     return GitHubResult("retrain", SUBJECT, data, lines)

@@ -190,17 +190,12 @@ def upsert_pull_request(
     return Opened("created", int(created["number"]), str(created["html_url"]))
 
 
-def upsert_issue(github: GitHub[Any], repo: RepoRef, *, title: str, body: str, key: str) -> Opened:
-    """Update the open issue whose body carries the marker `key`, or open one.
-
-    Pull requests (which GitHub lists among issues) are skipped, and so are closed
-    issues: a closed one was dealt with, a new finding gets a new issue.
-    """
+def _marked_open_issues(github: GitHub[Any], repo: RepoRef, key: str) -> list[dict[str, Any]]:
+    """The open issues (not pull requests, which GitHub lists too) whose body carries `key`."""
     from modelops.github.comments import marker_for
 
-    text = with_marker(body, key)
     marker = marker_for(key)
-    mine = [
+    return [
         issue
         for issue in paged(
             github,
@@ -212,6 +207,16 @@ def upsert_issue(github: GitHub[Any], repo: RepoRef, *, title: str, body: str, k
         )
         if "pull_request" not in issue and marker in str(issue.get("body") or "")
     ]
+
+
+def upsert_issue(github: GitHub[Any], repo: RepoRef, *, title: str, body: str, key: str) -> Opened:
+    """Update the open issue whose body carries the marker `key`, or open one.
+
+    Pull requests (which GitHub lists among issues) are skipped, and so are closed
+    issues: a closed one was dealt with, a new finding gets a new issue.
+    """
+    text = with_marker(body, key)
+    mine = _marked_open_issues(github, repo, key)
     if mine:
         issue = min(mine, key=lambda i: int(i["number"]))
         number = int(issue["number"])
@@ -238,3 +243,32 @@ def upsert_issue(github: GitHub[Any], repo: RepoRef, *, title: str, body: str, k
         )
     )
     return Opened("created", int(created["number"]), str(created["html_url"]))
+
+
+def close_issues(github: GitHub[Any], repo: RepoRef, *, key: str, note: str) -> list[int]:
+    """Close the open issues marked `key`, each with the comment `note`; their numbers.
+
+    The retraining PR supersedes the model's "no newer data" issue: once the PR is open,
+    the issue would only send people to a question that has been answered.
+    """
+    closed = []
+    for issue in _marked_open_issues(github, repo, key):
+        number = int(issue["number"])
+        call(
+            f"comment on issue {repo}#{number}",
+            github.rest.issues.create_comment,
+            repo.owner,
+            repo.name,
+            number,
+            data={"body": note},
+        )
+        call(
+            f"close issue {repo}#{number}",
+            github.rest.issues.update,
+            repo.owner,
+            repo.name,
+            number,
+            data={"state": "closed", "state_reason": "completed"},
+        )
+        closed.append(number)
+    return closed
