@@ -166,7 +166,10 @@ def test_torch_pin_command_prints_the_pin_or_fails_cleanly(tmp_path: Path) -> No
 def test_the_committed_lock_agrees_with_pyproject_and_the_in_files() -> None:
     """requirements/lock.txt satisfies every .in file and the toolkit's dependencies."""
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text("utf-8"))
-    assert check_lock(Project(REPO), pyproject["project"]["dependencies"]) == []
+    problems = check_lock(Project(REPO), pyproject["project"]["dependencies"])
+    assert problems == [], "requirements/lock.txt is stale: run `make lock` and commit it\n" + (
+        "\n".join(map(str, problems))
+    )
 
 
 def test_the_committed_lock_hashes_every_pin_and_leaves_torch_out() -> None:
