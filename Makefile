@@ -20,7 +20,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
 	# torch==2.13.0 is pinned in pyproject.toml: pip takes the local CPU wheel.
-	$(BIN)/python -m pip install --quiet -e . --group dev
+	# The spark extra: `predict --engine spark` and its tests (tests/integration/test_spark.py).
+	$(BIN)/python -m pip install --quiet -e ".[spark]" --group dev
 	touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install the toolkit with its dev tools
