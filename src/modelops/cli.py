@@ -981,13 +981,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entrypoint() -> None:
-    import warnings
+    from modelops.sparkscore import ignore_pandas3_warning
 
-    # PySpark 4.x warns on import that it "does not yet fully support pandas >= 3.0.0", and
-    # pandera imports pyspark.pandas whenever PySpark is installed, so every command that
-    # reads data would print it. The Spark engine's tests score the same rows as the
-    # one-machine engine under pandas 3; the line tells a user nothing to act on.
-    warnings.filterwarnings(
-        "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
-    )
+    # With PySpark installed, pandera imports pyspark.pandas, which warns on every command.
+    ignore_pandas3_warning()
     sys.exit(main())

@@ -281,6 +281,15 @@ def _executor_scorer(job: _Job, payload: dict[str, bytes]) -> Scorer:
             archive.extractall(folder / "src")
         # load_verified hashes the unpacked tree against the digest the driver resolved.
         scorer = load_scorer(Project(folder), job.spec, folder / "bundle", job.entry)
+    except IntegrityError as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise IntegrityError(
+            f"on an executor: {exc.message}",
+            file=exc.file,
+            field=exc.field,
+            hint="the copy shipped to this executor is not the bundle the driver verified; "
+            "nothing was loaded from it",
+        ) from None
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
@@ -316,8 +325,24 @@ def _encode(exc: ModelopsError) -> str:
     return ERROR_MARK + json.dumps(fields)
 
 
+def ignore_pandas3_warning() -> None:
+    """Silence PySpark's "does not yet fully support pandas >= 3.0.0" FutureWarning.
+
+    PySpark 4.x emits it whenever pyspark.pandas or a pandas UDF is set up (pandera
+    imports pyspark.pandas whenever PySpark is installed), with no setting to turn it
+    off. It asks nothing of a user: tests/integration/test_spark.py checks that this
+    engine scores exactly the one-machine engine's rows under pandas 3.
+    """
+    import warnings
+
+    warnings.filterwarnings(
+        "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
+    )
+
+
 def _partition_function(job: _Job, payload: Any) -> Callable[[Iterator[Any]], Iterator[Any]]:
     def score_partition(batches: Iterator[Any]) -> Iterator[Any]:
+        ignore_pandas3_warning()
         try:
             scorer = _executor_scorer(job, payload.value)
             for batch in batches:
@@ -378,11 +403,17 @@ def job_error(exc: BaseException) -> ModelopsError:
         condition = str(java.getCondition()) if hasattr(java, "getCondition") else ""
         condition = "" if condition == "None" else condition
         if condition.startswith(("FAILED_READ_FILE", "MALFORMED_CSV", "CANNOT_READ")):
-            params = dict(java.getMessageParameters() or {})
+            params = {str(k): str(v) for k, v in dict(java.getMessageParameters() or {}).items()}
             cause = java.getCause()
             detail = str(cause.getMessage() if cause is not None else java.getMessage())
+            detail = detail.splitlines()[0][:300]
+            if "actualType" in params and "expectedType" in params:
+                detail = (
+                    f"its column is {params['actualType']}, the input's schema (Spark takes "
+                    f"it from one file) has {params['expectedType']}"
+                )
             return DataError(
-                f"Spark cannot read the file ({condition}): {detail.splitlines()[0][:300]}",
+                f"Spark cannot read the file ({condition}): {detail}",
                 file=_display(str(params.get("path", ""))) or None,
                 field=params.get("column", "").strip("[]`") or None,
                 hint="every file of the input must have the model's columns and types",

@@ -99,6 +99,27 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     forget_models()
 
 
+@pytest.fixture(scope="module")
+def churn(sample_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
+    """The sample's churn model (scikit-learn, skops) trained, registered and deployed to dev."""
+    root = tmp_path_factory.mktemp("churn") / "proj"
+    with pytest.MonkeyPatch.context() as mp:
+        for var in _ISOLATED:
+            mp.delenv(var, raising=False)
+        shutil.copytree(sample_project, root, ignore=shutil.ignore_patterns("__pycache__"))
+        (root / ".gitignore").write_text(".modelops/\n__pycache__/\n")
+        git_commit_all(root, "sample")
+        proj = Project(root)
+        for step in ("train", "evaluate", "register"):
+            assert modelops(proj, step, "churn") == 0, step
+        assert modelops(proj, "promote", "churn", "--to", "dev") == 0
+        commit(proj, "dev: churn v1")
+        assert modelops(proj, "deploy", "dev") == 0
+        forget_models()
+        yield proj
+    forget_models()
+
+
 def _frame(start: int, rows: int, *, labelled: bool = False) -> Any:
     import pandas as pd
 
@@ -291,3 +312,40 @@ def test_a_missing_input_is_refused(
     err = capsys.readouterr().err
     assert "input not found" in err and "nowhere" in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_the_churn_example_scores_identically_on_both_engines(
+    spark: Any, churn: Project, tmp_path: Path, fmt: str
+) -> None:
+    """Text, integer and nullable columns (scikit-learn via skops): the same rows on both."""
+    import pandas as pd
+
+    data = pd.read_csv(churn.root / "data" / "churn" / "customers.csv").head(1200)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for n, start in enumerate(range(0, 1200, 400)):
+        part = data.iloc[start : start + 400]
+        if fmt == "csv":
+            part.to_csv(folder / f"part-{n}.csv", index=False)
+        else:
+            part.to_parquet(folder / f"part-{n}.parquet", index=False)
+    whole = tmp_path / f"whole.{fmt}"
+    if fmt == "csv":
+        data.to_csv(whole, index=False)
+    else:
+        data.to_parquet(whole, index=False)
+    one_machine = tmp_path / "one.parquet"
+    assert modelops(churn, "predict", "churn", "--env", "dev", "--input", str(whole),
+                    "--output", str(one_machine)) == 0  # fmt: skip
+    out = tmp_path / "scores"
+    assert modelops(churn, "predict", "churn", "--env", "dev", "--engine", "spark",
+                    "--input", str(folder), "--output", str(out)) == 0  # fmt: skip
+
+    def rows(path: Path) -> Any:
+        frame = pd.read_parquet(path).drop(columns=["scored_at"])
+        return frame.sort_values("customer_id").reset_index(drop=True)
+
+    expected, got = rows(one_machine), rows(out)
+    assert len(got) == 1200 and got["customer_id"].is_unique
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
