@@ -418,8 +418,24 @@ def job_error(exc: BaseException) -> ModelopsError:
                 field=params.get("column", "").strip("[]`") or None,
                 hint="every file of the input must have the model's columns and types",
             )
-    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    return ServiceError(f"the Spark job failed: {first[:300]}", hint="see the Spark logs")
+    return ServiceError(
+        f"the Spark job failed: {_python_error(str(exc))}", hint="see the Spark logs"
+    )
+
+
+def _python_error(text: str) -> str:
+    """The exception line of the last Python traceback in `text`, else its first line."""
+    lines = text.strip().splitlines() or ["(no message)"]
+    starts = [i for i, line in enumerate(lines) if line.startswith("Traceback (most recent")]
+    if starts:
+        frames = []
+        for line in lines[starts[-1] + 1 :]:
+            if not line.strip() or line.startswith(("\tat ", "\t...")):
+                break
+            frames.append(line)
+        if frames:
+            return frames[-1].strip()[:300]
+    return lines[0].strip()[:300]
 
 
 def csv_header_problem(

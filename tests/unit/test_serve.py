@@ -240,3 +240,22 @@ def test_spark_only_flags_are_refused_with_the_local_engine(
     assert _predict(project, source, tmp_path / "o.csv", *flag) == 2
     assert "only with --engine spark" in capsys.readouterr().err
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_a_failed_spark_job_reports_the_python_error_line() -> None:
+    """A crash inside the team's predict on an executor is reported by its exception line."""
+    from modelops.sparkscore import job_error
+
+    text = (
+        "An error occurred while calling o91.parquet.\n"
+        ": org.apache.spark.SparkException: Job aborted due to stage failure\n"
+        "Caused by: org.apache.spark.api.python.PythonException: Traceback (most recent call "
+        "last):\nTraceback (most recent call last):\n"
+        '  File "/src/models/toy/__init__.py", line 9, in predict\n'
+        "    raise ValueError('model exploded')\n"
+        "ValueError: model exploded\n"
+        "\tat org.apache.spark.api.python.BasePythonRunner.handle(PythonRunner.scala:1)\n"
+    )
+    error = job_error(RuntimeError(text))
+    assert error.exit_code == 4
+    assert error.message == "the Spark job failed: ValueError: model exploded"
