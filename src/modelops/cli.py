@@ -980,9 +980,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def entrypoint() -> None:
-    from modelops.sparkscore import ignore_pandas3_warning
+def ignore_pandas3_warning() -> None:
+    """Silence PySpark's "does not yet fully support pandas >= 3.0.0" FutureWarning.
 
+    PySpark 4.x emits it whenever pyspark.pandas or a pandas UDF is set up (pandera
+    imports pyspark.pandas whenever PySpark is installed), with no setting to turn it
+    off. It asks nothing of a user: tests/integration/test_spark.py checks that this
+    engine scores exactly the one-machine engine's rows under pandas 3.
+    """
+    import warnings
+
+    warnings.filterwarnings(
+        "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
+    )
+
+
+def entrypoint() -> None:
     # With PySpark installed, pandera imports pyspark.pandas, which warns on every command.
     ignore_pandas3_warning()
     sys.exit(main())

@@ -325,23 +325,10 @@ def _encode(exc: ModelopsError) -> str:
     return ERROR_MARK + json.dumps(fields)
 
 
-def ignore_pandas3_warning() -> None:
-    """Silence PySpark's "does not yet fully support pandas >= 3.0.0" FutureWarning.
-
-    PySpark 4.x emits it whenever pyspark.pandas or a pandas UDF is set up (pandera
-    imports pyspark.pandas whenever PySpark is installed), with no setting to turn it
-    off. It asks nothing of a user: tests/integration/test_spark.py checks that this
-    engine scores exactly the one-machine engine's rows under pandas 3.
-    """
-    import warnings
-
-    warnings.filterwarnings(
-        "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
-    )
-
-
 def _partition_function(job: _Job, payload: Any) -> Callable[[Iterator[Any]], Iterator[Any]]:
     def score_partition(batches: Iterator[Any]) -> Iterator[Any]:
+        from modelops.cli import ignore_pandas3_warning
+
         ignore_pandas3_warning()
         try:
             scorer = _executor_scorer(job, payload.value)
