@@ -96,10 +96,19 @@ def spark_session(master: str | None) -> tuple[Any, bool]:
                 hint="drop --master: inside spark-submit or Databricks the session decides",
             )
         return active, False
-    SparkContext._ensure_initialized()  # the JVM, so SparkConf sees spark-submit's settings
-    chosen = master or SparkConf().get("spark.master", None) or DEFAULT_MASTER
-    builder = SparkSession.builder.master(chosen).appName("modelops predict")
+    builder = SparkSession.builder.appName("modelops predict")
+    if not master and "PYSPARK_GATEWAY_PORT" in os.environ:
+        # Started by spark-submit (its JVM launched this Python): its master and --conf hold.
+        SparkContext._ensure_initialized()
+        chosen = SparkConf().get("spark.master", DEFAULT_MASTER)
+    else:
+        chosen = master or DEFAULT_MASTER
+        builder = builder.master(chosen)
+        if chosen.startswith("local"):
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # the JVM's own address
+    # Task failures are reported once, as a modelops error; not as executor stack traces.
     builder = builder.config("spark.ui.showConsoleProgress", "false")
+    builder = builder.config("spark.log.level", "OFF")
     if chosen.startswith("local"):
         # Local workers run this interpreter (its venv has modelops), unless told otherwise;
         # PySpark reads the variable when the context starts.
@@ -109,10 +118,7 @@ def spark_session(master: str | None) -> tuple[Any, bool]:
             .config("spark.driver.bindAddress", "127.0.0.1")
             .config("spark.ui.enabled", "false")
         )
-    session = builder.getOrCreate()
-    # Task failures are reported once, as a modelops error; not as executor stack traces.
-    session.sparkContext.setLogLevel("OFF")
-    return session, True
+    return builder.getOrCreate(), True
 
 
 # ----------------------------------------------------------------------------- driver
@@ -187,6 +193,14 @@ def _display(uri: str) -> str:
     """A local path for file:// URIs (as the one-machine engine names files), else the URI."""
     parsed = urlparse(uri)
     return unquote(parsed.path) if parsed.scheme == "file" else uri
+
+
+def _local_path(uri: str) -> Path | None:
+    """The local path of a plain path or a file:// URI; None for other schemes."""
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        return Path(unquote(parsed.path))
+    return Path(uri) if not parsed.scheme or len(parsed.scheme) == 1 else None
 
 
 def input_format(hfs: _HadoopFS, source: str) -> str:
@@ -491,6 +505,9 @@ def predict_spark(
         raise InputError("must be at least 1", field="--chunk-size")
     spec = load_pipeline(project, model)
     store, entry = live_entry(project, model, env)
+    local = _local_path(source)
+    if local is not None and not local.exists():  # before a JVM starts for nothing
+        raise InputError("input not found", file=source, hint="check the --input path")
     # Before the model's schema is imported: pandera, on import, sets SPARK_LOCAL_IP
     # to 127.0.0.1 when PySpark is installed, which a cluster driver must not inherit.
     spark, owned = spark_session(master)

@@ -19,7 +19,14 @@ import pytest
 
 pytest.importorskip("pyspark", reason="the spark extra: pip install -e '.[spark]'")
 
-from gitopsproject import ENVIRONMENTS, commit, forget_models, modelops, register_version
+from gitopsproject import (
+    ENVIRONMENTS,
+    cli_process,
+    commit,
+    forget_models,
+    modelops,
+    register_version,
+)
 from toyproject import TOY_SPEC, git_commit_all, write_toy
 
 from modelops.project import Project
@@ -349,3 +356,50 @@ def test_the_churn_example_scores_identically_on_both_engines(
     expected, got = rows(one_machine), rows(out)
     assert len(got) == 1200 and got["customer_id"].is_unique
     pd.testing.assert_frame_equal(got, expected, check_exact=True)
+
+
+def test_the_command_starts_its_own_local_session_when_none_is_active(
+    project: Project, tmp_path: Path
+) -> None:
+    """`modelops predict --engine spark` as its own process: a local[2] session, clean stderr."""
+    import pandas as pd
+
+    source = tmp_path / "batch.parquet"
+    _frame(0, 30).to_parquet(source, index=False)
+    out = tmp_path / "scores"
+    proc = cli_process(
+        project, "predict", "toy", "--env", "dev", "--engine", "spark",
+        "--input", str(source), "--output", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "on Spark (local[2])" in proc.stdout
+    assert "Traceback" not in proc.stderr and "FutureWarning" not in proc.stderr
+    assert len(pd.read_parquet(out)) == 30
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ([], "input folder holds no data files"),
+        (["_SUCCESS", ".hidden.parquet"], "input folder holds no data files"),
+        (["a.parquet", "b.csv"], "input mixes CSV and Parquet files"),
+        (["a.parquet", "notes.txt"], "unsupported input format '.txt'"),
+    ],
+    ids=["empty", "only-hidden", "mixed", "other-format"],
+)
+def test_an_input_folder_spark_cannot_score_is_refused(
+    spark: Any, project: Project, tmp_path: Path, capsys: Any, files: list[str], message: str
+) -> None:
+    """A folder with no data files, two formats or another format: exit 2, nothing written."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in files:
+        if name.endswith(".parquet"):
+            _frame(0, 5).to_parquet(folder / name, index=False)
+        else:
+            (folder / name).write_text("id,x\n1,0.5\n")
+    out = tmp_path / "scores"
+    assert _predict(project, folder, out) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+    assert _leftovers(tmp_path) == []
