@@ -564,12 +564,14 @@ def predict_spark(
             if kind == "csv" and "CSV header" in error.message:
                 error = csv_header_problem(spark, hfs, source, scorer.features) or error
             raise error from None
-        if overwrite and hfs.exists(target):
+        # A rename onto an existing folder would move the parts inside it: clear the way.
+        if hfs.has_data(target):  # only with --overwrite (checked above)
             backup = f"{staging}.old"
             hfs.rename(target, backup)
             hfs.rename(staging, target)
             hfs.delete(backup)
         else:
+            hfs.delete(target)  # an empty folder, if any
             hfs.rename(staging, target)
     finally:
         hfs.delete(staging)

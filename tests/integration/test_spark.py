@@ -292,7 +292,8 @@ def test_a_bundle_altered_in_transit_is_refused_on_the_executors(
 def test_an_output_folder_with_data_needs_overwrite(
     spark: Any, project: Project, tmp_path: Path, capsys: Any
 ) -> None:
-    """Existing output: exit 2 and untouched without --overwrite; replaced with it."""
+    """Existing output: exit 2 and untouched without --overwrite; replaced with it; an empty
+    folder is simply filled."""
     import pandas as pd
 
     source = tmp_path / "batch.parquet"
@@ -308,6 +309,13 @@ def test_an_output_folder_with_data_needs_overwrite(
     assert not (out / "keep.txt").exists()
     assert len(pd.read_parquet(out)) == 40
     assert _leftovers(tmp_path) == []
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert _predict(project, source, empty) == 0  # an empty folder holds no data
+    assert sorted(p.suffix for p in empty.iterdir() if not p.name.startswith(("_", ".")))
+    assert all(p.is_file() for p in empty.iterdir())  # the parts, not a folder of them
+    assert len(pd.read_parquet(empty)) == 40
 
 
 def test_a_missing_input_is_refused(
