@@ -287,7 +287,7 @@ def _executor_scorer(job: _Job, payload: dict[str, bytes]) -> Scorer:
     for token, (folder, _scorer) in list(_LOADED.items()):
         shutil.rmtree(folder, ignore_errors=True)
         del _LOADED[token]
-    folder = Path(tempfile.mkdtemp(prefix="modelops-spark-"))
+    folder = Path(tempfile.mkdtemp(prefix="modelops-spark-", dir=_worker_dir()))
     try:
         with zipfile.ZipFile(io.BytesIO(payload["bundle"])) as archive:
             archive.extractall(folder / "bundle")
@@ -309,6 +309,16 @@ def _executor_scorer(job: _Job, payload: dict[str, bytes]) -> Scorer:
         raise
     _LOADED[job.token] = (folder, scorer)
     return scorer
+
+
+def _worker_dir() -> str | None:
+    """Spark's own scratch folder of this executor (deleted when it stops), if known."""
+    try:
+        from pyspark import SparkFiles
+
+        return str(SparkFiles.getRootDirectory())
+    except Exception:
+        return None
 
 
 def _typed(part: Any) -> Any:
