@@ -10,9 +10,11 @@ start-up cost is the Spark engine's wall time on 1,000 rows; the throughput afte
 start-up is (rows − 1,000) over (wall − start-up), paired run by run. The per-core
 figure is that rate over the two cores: what each executor core adds on a cluster,
 before the cluster's own costs (reading from S3, shuffle-free writes, a driver round
-trip per job), which were not measured here. Sizes: 1M rows by default (`--spark-rows
-N` for another, e.g. the issue's 10M: ~two minutes a run on this machine, too long for
-five rounds in `make bench`), 100k with `--quick`.
+trip per job), which were not measured here. Sizes: 1M rows by default, 100k with
+`--quick`, `--spark-rows N` for another. Not the issue's 10M: at the rates a 2M-row run
+measured here (one machine 134k rows/s, Spark 214k rows/s after 16 s of start-up), a
+round of the three commands on 10M rows takes about two and a half minutes, and five
+rounds would overrun `make bench`'s budget.
 """
 
 from __future__ import annotations

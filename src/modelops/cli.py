@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from modelops import __version__
-from modelops.errors import InputError, ModelopsError
+from modelops.errors import InputError, ModelopsError, ignore_pandas3_warning
 from modelops.project import ENVIRONMENTS, Project
 
 if TYPE_CHECKING:
@@ -978,21 +978,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
-
-
-def ignore_pandas3_warning() -> None:
-    """Silence PySpark's "does not yet fully support pandas >= 3.0.0" FutureWarning.
-
-    PySpark 4.x emits it whenever pyspark.pandas or a pandas UDF is set up (pandera
-    imports pyspark.pandas whenever PySpark is installed), with no setting to turn it
-    off. It asks nothing of a user: tests/integration/test_spark.py checks that this
-    engine scores exactly the one-machine engine's rows under pandas 3.
-    """
-    import warnings
-
-    warnings.filterwarnings(
-        "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
-    )
 
 
 def entrypoint() -> None:
