@@ -480,7 +480,7 @@ def csv_header_problem(
 # ------------------------------------------------------------------------------- entry
 
 
-def _sample_schema(spark: Any, frame: Any, scorer: Scorer, job: _Job) -> tuple[Any, list[str]]:
+def _sample_schema(frame: Any, scorer: Scorer, job: _Job, source: str) -> tuple[Any, list[str]]:
     """Score the first rows on the driver; the Spark schema and columns of the output."""
     import pandas as pd
     import pyarrow as pa
@@ -488,7 +488,7 @@ def _sample_schema(spark: Any, frame: Any, scorer: Scorer, job: _Job) -> tuple[A
 
     sample = frame.limit(SAMPLE_ROWS).toArrow().to_pandas()
     if sample.empty:
-        raise DataError("input has no rows", file=job.spec.name)
+        raise DataError("input has no rows", file=source)
     scored = pd.concat(list(score_batch(scorer, job, sample)), ignore_index=True)
     schema = pa.Schema.from_pandas(scored, preserve_index=False)
     return from_arrow_schema(schema), [str(c) for c in scored.columns]
@@ -560,7 +560,7 @@ def predict_spark(
             frame = reader.format(kind).load(source)
             frame = frame.select("*", frame["_metadata.file_path"].alias(FILE_COLUMN))
             labelled = spec.target in frame.columns
-            out_schema, columns = _sample_schema(spark, frame, scorer, job)
+            out_schema, columns = _sample_schema(frame, scorer, job, source)
             job = _Job(job.token, spec, scorer.entry, job.csv, tuple(columns))
             spark.conf.set(conf_key, str(chunk_size))
             scored = frame.mapInPandas(_partition_function(job, payload), out_schema)

@@ -392,8 +392,9 @@ def test_the_command_starts_its_own_local_session_when_none_is_active(
         (["_SUCCESS", ".hidden.parquet"], "input folder holds no data files"),
         (["a.parquet", "b.csv"], "input mixes CSV and Parquet files"),
         (["a.parquet", "notes.txt"], "unsupported input format '.txt'"),
+        (["header-only.csv"], "input has no rows"),
     ],
-    ids=["empty", "only-hidden", "mixed", "other-format"],
+    ids=["empty", "only-hidden", "mixed", "other-format", "no-rows"],
 )
 def test_an_input_folder_spark_cannot_score_is_refused(
     spark: Any, project: Project, tmp_path: Path, capsys: Any, files: list[str], message: str
@@ -404,6 +405,8 @@ def test_an_input_folder_spark_cannot_score_is_refused(
     for name in files:
         if name.endswith(".parquet"):
             _frame(0, 5).to_parquet(folder / name, index=False)
+        elif name.startswith("header-only"):
+            (folder / name).write_text("id,x\n")
         else:
             (folder / name).write_text("id,x\n1,0.5\n")
     out = tmp_path / "scores"
