@@ -524,13 +524,14 @@ def predict_spark(
     previous = spark.conf.get(conf_key, None)
     payload = None
     hfs = _HadoopFS(spark)
-    target = hfs.qualified(output)
-    name = hfs.path(target).getName()
-    parent = hfs.path(target).getParent()
-    if parent is None:
-        raise InputError("--output must be a folder below a parent folder", file=output)
-    staging = f"{parent.toString()}/.{name}.modelops-{uuid.uuid4().hex[:12]}"
+    staging = ""
     try:
+        target = hfs.qualified(output)
+        parent = hfs.path(target).getParent()
+        if parent is None:
+            raise InputError("--output must be a folder below a parent folder", file=output)
+        name = hfs.path(target).getName()
+        staging = f"{parent.toString()}/.{name}.modelops-{uuid.uuid4().hex[:12]}"
         kind = input_format(hfs, source)
         if hfs.exists(target) and hfs.is_file(target):
             raise InputError(
@@ -577,13 +578,18 @@ def predict_spark(
         if hfs.has_data(target):  # only with --overwrite (checked above)
             backup = f"{staging}.old"
             hfs.rename(target, backup)
-            hfs.rename(staging, target)
+            try:
+                hfs.rename(staging, target)
+            except BaseException:
+                hfs.rename(backup, target)  # the previous output back in place
+                raise
             hfs.delete(backup)
         else:
             hfs.delete(target)  # an empty folder, if any
             hfs.rename(staging, target)
     finally:
-        hfs.delete(staging)
+        if staging:
+            hfs.delete(staging)
         if payload is not None:
             payload.destroy()
         if previous is None:
