@@ -24,7 +24,8 @@ $(STAMP): pyproject.toml $(TEAM_REQUIREMENTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
 	# torch==2.13.0 is pinned in the test group and requirements/*.in: pip takes the local CPU wheel.
-	$(BIN)/python -m pip install --quiet -e . --group dev $(addprefix -r ,$(TEAM_REQUIREMENTS))
+	# The spark extra: `predict --engine spark` and its tests (tests/integration/test_spark.py).
+	$(BIN)/python -m pip install --quiet -e ".[spark]" --group dev $(addprefix -r ,$(TEAM_REQUIREMENTS))
 	touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install the toolkit, its dev tools and the team's requirements

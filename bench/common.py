@@ -459,6 +459,7 @@ class Context:
     out: Path
     device: str = "auto"
     warm_dir: Path | None = None  # where warm_setup restores the venv (default: under `out`)
+    spark_rows: int | None = None  # spark_scoring's row count (default: its own sizes)
 
     @property
     def runs(self) -> int:

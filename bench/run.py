@@ -35,6 +35,7 @@ FIGURES = (
     "gpu_training",
     "warm_setup",
     "registry_load",
+    "spark_scoring",
 )
 # Run only when named with --only: five act runs of pr.yml would take a third of the budget.
 # (Figure numbers in titles stay stable.)
@@ -141,6 +142,9 @@ def main(argv: list[str] | None = None, *, repo: Path = REPO) -> int:
     parser.add_argument(
         "--warm-dir", type=Path, help="folder warm_setup restores into (default: under --out-dir)"
     )
+    parser.add_argument(
+        "--spark-rows", type=int, help="rows spark_scoring scores (default 1M; --quick 100k)"
+    )
     parser.add_argument("--note", default="", help="a line recorded with the machine")
     args = parser.parse_args(argv)
 
@@ -152,7 +156,11 @@ def main(argv: list[str] | None = None, *, repo: Path = REPO) -> int:
         print(f"error: refused: {exc}", file=sys.stderr)
         return 2
     ctx = Context(
-        quick=args.quick, out=args.out_dir.resolve(), device=args.device, warm_dir=args.warm_dir
+        quick=args.quick,
+        out=args.out_dir.resolve(),
+        device=args.device,
+        warm_dir=args.warm_dir,
+        spark_rows=args.spark_rows,
     )
     ctx.out.mkdir(parents=True, exist_ok=True)
     machine = Machine.probe(commit)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from modelops import __version__
-from modelops.errors import InputError, ModelopsError
+from modelops.errors import InputError, ModelopsError, ignore_pandas3_warning
 from modelops.project import ENVIRONMENTS, Project
 
 if TYPE_CHECKING:
@@ -256,6 +256,26 @@ def _rollback(project: Project | None, a: argparse.Namespace) -> CommandResult:
 
 
 def _predict(project: Project | None, a: argparse.Namespace) -> CommandResult:
+    if a.engine == "spark":
+        from modelops.sparkscore import predict_spark
+
+        return predict_spark(
+            _project(project),
+            a.model,
+            a.env,
+            str(a.input),
+            str(a.output),
+            master=a.master,
+            overwrite=a.overwrite,
+            chunk_size=a.chunk_size,
+        )
+    for flag, value in (("--master", a.master), ("--overwrite", a.overwrite)):
+        if value:
+            raise InputError(
+                "only with --engine spark",
+                field=flag,
+                hint="the one-machine engine writes one file, replacing it when it succeeds",
+            )
     from modelops.serve import predict_batch
 
     return predict_batch(
@@ -655,9 +675,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _model(p)
     _env(p, flag=True)
-    p.add_argument("--input", type=_path, required=True, help="CSV or Parquet to score")
-    p.add_argument("--output", type=_path, required=True, help="where to write predictions")
-    p.add_argument("--chunk-size", type=int, default=100_000, help="rows per chunk")
+    p.add_argument(
+        "--input",
+        type=_path,
+        required=True,
+        help="CSV or Parquet to score (spark: a file or a folder of them)",
+    )
+    p.add_argument(
+        "--output",
+        type=_path,
+        required=True,
+        help="where to write predictions (spark: a folder of Parquet parts)",
+    )
+    p.add_argument(
+        "--chunk-size", type=int, default=100_000, help="rows per chunk (spark: per Arrow batch)"
+    )
+    p.add_argument(
+        "--engine",
+        choices=("local", "spark"),
+        default="local",
+        help="local: stream in this process; spark: a Spark job (pip install 'modelops[spark]')",
+    )
+    p.add_argument(
+        "--master",
+        help="spark: master URL for a new session (default: the active session, "
+        "spark-submit's master, or local[2])",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="spark: replace an output folder that already holds data",
+    )
 
     p = command(
         "drift",
@@ -1060,4 +1108,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entrypoint() -> None:
+    # With PySpark installed, pandera imports pyspark.pandas, which warns on every command.
+    ignore_pandas3_warning()
     sys.exit(main())

@@ -10,6 +10,10 @@ predictions are appended to a temporary file that replaces `--output` only when 
 chunk succeeded. Memory stays flat in the size of the input. Each prediction row
 carries the spec's id column (when the input has it), the model version, the bundle
 sha256 and the time it was scored, which `modelops monitor` joins with labels.
+
+`Scorer.score` is the validate-and-score of one pandas batch; the one-machine loop here
+and the Spark engine (`modelops.sparkscore`, one call per Arrow batch on each executor)
+both call it, so the two engines give the same rows for the same input.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from modelops.errors import DataError, InputError, PromotionError
@@ -92,8 +97,12 @@ def read_chunks(path: Path, chunk_size: int, columns: list[str] | None = None) -
         raise DataError(f"cannot read the file: {detail}", file=path) from None
 
 
-def validate_chunk(schema: Any, chunk: Any, *, file: Path, first_row: int) -> Any:
-    """Validate one chunk (all failures at once); raise DataError naming rows and columns."""
+def validate_chunk(schema: Any, chunk: Any, *, file: Path | str, first_row: int | None) -> Any:
+    """Validate one chunk (all failures at once); raise DataError naming rows and columns.
+
+    `first_row` is the chunk's offset in its file, or None where it is unknown (a Spark
+    batch: a file's rows may be split across partitions); failures then name no row number.
+    """
     import pandera.errors
 
     try:
@@ -114,12 +123,16 @@ def validate_chunk(schema: Any, chunk: Any, *, file: Path, first_row: int) -> An
         ) from None
 
 
-def _row(chunk: Any, index: Any, first_row: int) -> str:
-    """`data row N` (1-based, across chunks) for a failure case, or `table` for a column check."""
+def _row(chunk: Any, index: Any, first_row: int | None) -> str:
+    """`data row N` (1-based, across chunks) for a failure case, or `table` for a column check.
+
+    Without `first_row` (a Spark batch) the row has no number in its file: `a row`.
+    """
     try:
-        return f"data row {first_row + int(chunk.index.get_loc(index)) + 1}"
+        position = int(chunk.index.get_loc(index))
     except (KeyError, TypeError, ValueError):
         return "table"
+    return "a row" if first_row is None else f"data row {first_row + position + 1}"
 
 
 # Columns every prediction row carries, so `modelops monitor` can join it with labels
@@ -185,14 +198,66 @@ class _Writer:
         self.tmp.unlink(missing_ok=True)
 
 
+@dataclass
+class Scorer:
+    """A verified model with its input schema: validates and scores one pandas batch.
+
+    Built once per process (`load_scorer`); `score` is the whole per-batch work of both
+    engines, so a row scores the same through `predict` and `predict --engine spark`.
+    """
+
+    module: ModuleType
+    model: Any
+    schema: Any
+    features: list[str]
+    target: str
+    id_column: str | None
+    entry: dict[str, Any]
+    labelled: bool = False
+
+    def score(self, chunk: Any, *, file: Path | str, first_row: int | None) -> Any:
+        """Predictions (id column, prediction, probabilities, provenance) for `chunk`.
+
+        Raises DataError naming `file` and the column when the chunk fails the schema.
+        """
+        import pandas as pd
+
+        if self.target in chunk.columns:
+            # A labelled file (a hold-out): the labels are not input to the model.
+            self.labelled = True
+            chunk = chunk.drop(columns=[self.target])
+        chunk = validate_chunk(self.schema, chunk, file=file, first_row=first_row)
+        scored = self.module.predict(self.model, chunk[self.features])
+        if self.id_column and self.id_column in chunk.columns:
+            scored = pd.concat([chunk[[self.id_column]], scored], axis=1)
+        return _provenance(scored, self.entry)
+
+
+def load_scorer(
+    project: Project, spec: PipelineSpec, bundle_dir: Path, entry: dict[str, Any]
+) -> Scorer:
+    """Verify the bundle against `entry['sha256']`, load its model and the scoring schema."""
+    from modelops.bundle import load_verified
+
+    # Verifies the digest first; nothing is deserialised from an altered bundle.
+    module, fitted, meta = load_verified(
+        project, bundle_dir, entry["sha256"], entrypoint=spec.entrypoint
+    )
+    return Scorer(
+        module=module,
+        model=fitted,
+        schema=scoring_schema(project, spec),
+        features=[str(f) for f in meta["features"]],
+        target=spec.target,
+        id_column=spec.id_column,
+        entry={"version": int(entry["version"]), "sha256": str(entry["sha256"])},
+    )
+
+
 def predict_file(
     project: Project, model: str, env: str, source: Path, output: Path, chunk_size: int
 ) -> dict[str, Any]:
     """Score `source` with the bundle `env` serves; write `output` only if every chunk passed."""
-    import pandas as pd
-
-    from modelops.bundle import load_verified
-
     if chunk_size < 1:
         raise InputError("must be at least 1", field="--chunk-size")
     spec = load_pipeline(project, model)
@@ -201,26 +266,12 @@ def predict_file(
     writer = None
     with tempfile.TemporaryDirectory(prefix="modelops-serve-") as tmp:
         bundle_dir = store.fetch_bundle(model, entry["sha256"], Path(tmp))
-        # Verifies the digest first; nothing is deserialised from an altered bundle.
-        module, fitted, meta = load_verified(
-            project, bundle_dir, entry["sha256"], entrypoint=spec.entrypoint
-        )
-        schema = scoring_schema(project, spec)
-        features = list(meta["features"])
+        scorer = load_scorer(project, spec, bundle_dir, entry)
         writer = _Writer(output)
         try:
             first_row = 0
-            labelled = False
             for chunk in read_chunks(source, chunk_size):
-                if spec.target in chunk.columns:
-                    # A labelled file (a hold-out): the labels are not input to the model.
-                    labelled = True
-                    chunk = chunk.drop(columns=[spec.target])
-                chunk = validate_chunk(schema, chunk, file=source, first_row=first_row)
-                scored = module.predict(fitted, chunk[features])
-                if spec.id_column and spec.id_column in chunk.columns:
-                    scored = pd.concat([chunk[[spec.id_column]], scored], axis=1)
-                writer.write(_provenance(scored, entry))
+                writer.write(scorer.score(chunk, file=source, first_row=first_row))
                 first_row += len(chunk)
             if writer.rows == 0:
                 raise DataError("input has no rows", file=source)
@@ -237,7 +288,7 @@ def predict_file(
         "output": str(output),
         "rows": writer.rows,
         "chunk_size": chunk_size,
-        "target_ignored": spec.target if labelled else None,
+        "target_ignored": spec.target if scorer.labelled else None,
     }
 
 

@@ -213,3 +213,49 @@ def test_read_chunks_memory_does_not_grow_with_the_row_groups(tmp_path: Path) ->
         peak = max(peak, pa.total_allocated_bytes() - before)
     assert rows == 400_000
     assert peak < 8 * 2**20  # a few row groups, not the 25.6 MB of them all
+
+
+def test_spark_engine_without_pyspark_says_how_to_install_it(
+    project: Project, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--engine spark` where PySpark cannot be imported: exit 2 with the install line."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pyspark", None)  # `import pyspark` raises ImportError
+    source = tmp_path / "batch.csv"
+    source.write_text("x\n0.5\n")
+    assert _predict(project, source, tmp_path / "out", "--engine", "spark") == 2
+    err = capsys.readouterr().err
+    assert "needs PySpark" in err and "pip install 'modelops[spark]'" in err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("flag", [["--master", "local[1]"], ["--overwrite"]])
+def test_spark_only_flags_are_refused_with_the_local_engine(
+    project: Project, tmp_path: Path, capsys, flag: list[str]
+) -> None:
+    """--master and --overwrite belong to --engine spark; the local engine refuses them."""
+    source = tmp_path / "batch.csv"
+    source.write_text("x\n0.5\n")
+    assert _predict(project, source, tmp_path / "o.csv", *flag) == 2
+    assert "only with --engine spark" in capsys.readouterr().err
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_a_failed_spark_job_reports_the_python_error_line() -> None:
+    """A crash inside the team's predict on an executor is reported by its exception line."""
+    from modelops.sparkscore import job_error
+
+    text = (
+        "An error occurred while calling o91.parquet.\n"
+        ": org.apache.spark.SparkException: Job aborted due to stage failure\n"
+        "Caused by: org.apache.spark.api.python.PythonException: Traceback (most recent call "
+        "last):\nTraceback (most recent call last):\n"
+        '  File "/src/models/toy/__init__.py", line 9, in predict\n'
+        "    raise ValueError('model exploded')\n"
+        "ValueError: model exploded\n"
+        "\tat org.apache.spark.api.python.BasePythonRunner.handle(PythonRunner.scala:1)\n"
+    )
+    error = job_error(RuntimeError(text))
+    assert error.exit_code == 4
+    assert error.message == "the Spark job failed: ValueError: model exploded"
