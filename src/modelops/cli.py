@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from modelops import __version__
-from modelops.errors import InputError, ModelopsError, ignore_pandas3_warning
+from modelops.errors import InputError, ModelopsError
 from modelops.project import ENVIRONMENTS, Project
 
 if TYPE_CHECKING:
@@ -1108,6 +1108,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entrypoint() -> None:
-    # With PySpark installed, pandera imports pyspark.pandas, which warns on every command.
-    ignore_pandas3_warning()
     sys.exit(main())

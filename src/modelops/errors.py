@@ -7,8 +7,7 @@ Exit codes:
        stage skip, digest mismatch); nothing was written
     3  drift found (so a workflow can open a retraining issue)
     4  an external service failed (MLflow, S3, EC2, GitHub); the previous state is intact
-Anything else is a bug and shows a traceback. Also here: the one warning the CLI silences
-(`ignore_pandas3_warning`).
+Anything else is a bug and shows a traceback.
 """
 
 from __future__ import annotations
@@ -108,18 +107,3 @@ class ServiceError(ModelopsError):
 
     exit_code = 4
     title = "service failure"
-
-
-def ignore_pandas3_warning() -> None:
-    """Silence PySpark's "does not yet fully support pandas >= 3.0.0" FutureWarning.
-
-    PySpark 4.x emits it whenever pyspark.pandas or a pandas UDF is set up (pandera
-    imports pyspark.pandas whenever PySpark is installed), with no setting to turn it
-    off. It asks nothing of a user: tests/integration/test_spark.py checks that this
-    engine scores exactly the one-machine engine's rows under pandas 3.
-    """
-    import warnings
-
-    warnings.filterwarnings(
-        "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
-    )

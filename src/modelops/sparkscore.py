@@ -44,7 +44,6 @@ from modelops.errors import (
     PromotionError,
     ServiceError,
     SpecError,
-    ignore_pandas3_warning,
 )
 from modelops.fsutil import tree_files
 
@@ -352,7 +351,6 @@ def _encode(exc: ModelopsError) -> str:
 
 def _partition_function(job: _Job, payload: Any) -> Callable[[Iterator[Any]], Iterator[Any]]:
     def score_partition(batches: Iterator[Any]) -> Iterator[Any]:
-        ignore_pandas3_warning()
         try:
             scorer = _executor_scorer(job, payload.value)
             for batch in batches:
