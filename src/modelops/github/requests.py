@@ -162,32 +162,16 @@ def upsert_pull_request(
         )
         if str((pr.get("head") or {}).get("ref")) == head
     ]
-    if mine:
-        pr = min(mine, key=lambda p: int(p["number"]))
-        number = int(pr["number"])
-        if pr.get("title") == title and pr.get("body") == text:
-            return Opened("unchanged", number, str(pr["html_url"]))
-        updated = as_dict(
-            call(
-                f"update pull request {repo}#{number}",
-                github.rest.pulls.update,
-                repo.owner,
-                repo.name,
-                number,
-                data={"title": title, "body": text},
-            )
-        )
-        return Opened("updated", number, str(updated["html_url"]))
-    created = as_dict(
-        call(
-            f"open a pull request from {head} in {repo}",
-            github.rest.pulls.create,
-            repo.owner,
-            repo.name,
-            data={"title": title, "head": head, "base": base, "body": text},
-        )
+    return _update_or_create(
+        repo,
+        "pull request",
+        mine,
+        title=title,
+        text=text,
+        update=github.rest.pulls.update,
+        create=github.rest.pulls.create,
+        create_fields={"head": head, "base": base},
     )
-    return Opened("created", int(created["number"]), str(created["html_url"]))
 
 
 def _marked_open_issues(github: GitHub[Any], repo: RepoRef, key: str) -> list[dict[str, Any]]:
@@ -217,31 +201,47 @@ def upsert_issue(github: GitHub[Any], repo: RepoRef, *, title: str, body: str, k
     """
     text = with_marker(body, key)
     mine = _marked_open_issues(github, repo, key)
-    if mine:
-        issue = min(mine, key=lambda i: int(i["number"]))
-        number = int(issue["number"])
-        if issue.get("title") == title and issue.get("body") == text:
-            return Opened("unchanged", number, str(issue["html_url"]))
+    return _update_or_create(
+        repo,
+        "issue",
+        mine,
+        title=title,
+        text=text,
+        update=github.rest.issues.update,
+        create=github.rest.issues.create,
+    )
+
+
+def _update_or_create(
+    repo: RepoRef,
+    kind: str,
+    found: list[dict[str, Any]],
+    *,
+    title: str,
+    text: str,
+    update: Any,
+    create: Any,
+    create_fields: dict[str, str] | None = None,
+) -> Opened:
+    """The oldest of `found` left alone when it already says this, else edited; or a new one.
+
+    `update` and `create` are githubkit's methods for pull requests or issues (same shape:
+    owner, repo, number, `data`).
+    """
+    if found:
+        item = min(found, key=lambda i: int(i["number"]))
+        number = int(item["number"])
+        if item.get("title") == title and item.get("body") == text:
+            return Opened("unchanged", number, str(item["html_url"]))
+        data = {"title": title, "body": text}
         updated = as_dict(
-            call(
-                f"update issue {repo}#{number}",
-                github.rest.issues.update,
-                repo.owner,
-                repo.name,
-                number,
-                data={"title": title, "body": text},
-            )
+            call(f"update {kind} {repo}#{number}", update, repo.owner, repo.name, number, data=data)
         )
         return Opened("updated", number, str(updated["html_url"]))
-    created = as_dict(
-        call(
-            f"open an issue in {repo}",
-            github.rest.issues.create,
-            repo.owner,
-            repo.name,
-            data={"title": title, "body": text},
-        )
-    )
+    data = {"title": title, "body": text, **(create_fields or {})}
+    article = "an" if kind[0] in "aeiou" else "a"
+    what = f"open {article} {kind} in {repo}"
+    created = as_dict(call(what, create, repo.owner, repo.name, data=data))
     return Opened("created", int(created["number"]), str(created["html_url"]))
 
 
