@@ -293,7 +293,10 @@ def require(path: Path, what: str) -> None:
 
 
 def require_module(module: str) -> None:
-    require(REPO / "src" / Path(*module.split(".")).with_suffix(".py"), f"module {module}")
+    """Stop the figure when `module` (a `.py` file or a package folder) is not in src/."""
+    base = REPO / "src" / Path(*module.split("."))
+    package = base / "__init__.py"
+    require(package if package.exists() else base.with_suffix(".py"), f"module {module}")
 
 
 # -- a real MLflow tracking server -----------------------------------------

@@ -63,6 +63,16 @@ def test_every_figure_module_has_a_title_and_a_run(name: str) -> None:
     assert callable(module.run)
 
 
+def test_every_module_a_figure_requires_is_found_file_or_package() -> None:
+    """require_module finds `serve.py` and the `data/` package alike, and refuses a missing one."""
+    from bench.common import BenchError, require_module
+
+    for module in ("modelops.serve", "modelops.data", "modelops.deploy", "modelops.sparkscore"):
+        require_module(module)
+    with pytest.raises(BenchError, match=r"modelops\.no_such_module"):
+        require_module("modelops.no_such_module")
+
+
 def test_dirty_tree_is_refused_with_exit_2_and_results_untouched(
     clean_repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
