@@ -7,18 +7,16 @@ published OpenAPI description; each test ends by asserting it saw no violation.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from githubapi import ACTIONS_APP_ID, GitHubStandIn, OpenAPI, openapi_description, serve
+from githubapi import ACTIONS_APP_ID, GitHubStandIn, OpenAPI
 
 from modelops.cli import main
 from modelops.github.client import RepoRef, connect, find_token, parse_repo
 from modelops.github.comments import marker_for, upsert_comment
 
-TOKEN = "ghs_standin_token"
 WRITES = (
     "repos/create-or-update-environment",
     "repos/create-deployment-branch-policy",
@@ -83,26 +81,6 @@ jobs:
 }
 
 
-@pytest.fixture(scope="session")
-def openapi() -> OpenAPI:
-    return OpenAPI(openapi_description())
-
-
-@pytest.fixture
-def gh(openapi: OpenAPI, monkeypatch: pytest.MonkeyPatch) -> Iterator[GitHubStandIn]:
-    """The stand-in on a free loopback port, the token and API base in the environment."""
-    standin = GitHubStandIn(openapi, TOKEN)
-    running = serve(standin)
-    server = next(running)
-    monkeypatch.setenv("GITHUB_API_URL", server.url)
-    monkeypatch.setenv("GH_TOKEN", TOKEN)
-    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
-    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
-    yield standin
-    running.close()
-    assert standin.violations == [], "\n".join(standin.violations)
-
-
 @pytest.fixture
 def workflows(tmp_path: Path) -> Path:
     folder = tmp_path / "repo" / ".github" / "workflows"
@@ -133,7 +111,7 @@ def test_standin_rejects_requests_and_responses_outside_githubs_description(
     response = httpx.post(
         f"{gh.base_url}/repos/acme/models/issues/1/comments",
         json={"text": "not the field GitHub takes"},
-        headers={"Authorization": f"Bearer {TOKEN}"},
+        headers={"Authorization": f"Bearer {gh.token}"},
     )
     assert response.status_code == 400
     assert any("'body' is a required property" in v for v in gh.violations)
@@ -201,7 +179,7 @@ def test_marker_comment_past_the_first_page_is_updated_not_duplicated(
     report = gh.comments("acme/models", 7)[120]
     report["body"] = f"old report\n\n{marker_for('report:churn')}\n"
     report["user"]["login"] = gh.login
-    github = connect(TOKEN)
+    github = connect(gh.token)
     result = upsert_comment(
         github, RepoRef("acme", "models"), 7, "report:churn", "new report", author=gh.login
     )
@@ -238,7 +216,7 @@ def test_a_planted_marker_from_someone_else_is_not_touched(gh: GitHubStandIn) ->
     marker = marker_for("report:churn")
     gh.add_comments("acme/models", 4, [f"fake numbers\n{marker}"], author="mallory")
     result = upsert_comment(
-        connect(TOKEN), RepoRef("acme", "models"), 4, "report:churn", "real", author=gh.login
+        connect(gh.token), RepoRef("acme", "models"), 4, "report:churn", "real", author=gh.login
     )
     planted, ours = gh.comments("acme/models", 4)
     assert result.action == "created" and planted["body"] == f"fake numbers\n{marker}"

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from githubapi import GitHubStandIn, OpenAPI, openapi_description, serve
+from githubapi import GitHubStandIn
 from gitopsproject import commit, forget_models, make_project, modelops, register_version
 
 from modelops.github.client import RepoRef, connect
@@ -21,30 +21,9 @@ from modelops.github.comments import marker_for
 from modelops.github.requests import git_blob_sha, upsert_issue, upsert_pull_request
 from modelops.project import Project
 
-TOKEN = "ghs_standin_token"
 REPO = "acme/models"
 SPEC = "pipelines/toy.yaml"
 BRANCH = "modelops/retrain-toy"
-
-
-@pytest.fixture(scope="module")
-def openapi() -> OpenAPI:
-    return OpenAPI(openapi_description())
-
-
-@pytest.fixture
-def gh(openapi: OpenAPI, monkeypatch: pytest.MonkeyPatch) -> Iterator[GitHubStandIn]:
-    """The stand-in on a free loopback port, the token and API base in the environment."""
-    standin = GitHubStandIn(openapi, TOKEN)
-    running = serve(standin)
-    server = next(running)
-    monkeypatch.setenv("GITHUB_API_URL", server.url)
-    monkeypatch.setenv("GH_TOKEN", TOKEN)
-    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
-    monkeypatch.delenv("GITHUB_REPOSITORY", raising=False)
-    yield standin
-    running.close()
-    assert standin.violations == [], "\n".join(standin.violations)
 
 
 @pytest.fixture
@@ -206,7 +185,7 @@ def test_issue_lookup_skips_pull_requests_and_pages_through_issues(gh: GitHubSta
     target = gh.add_issue(REPO, "Retrain toy", f"old\n{marker}", author="modelops-bot")
     for i in range(120):
         gh.add_issue(REPO, f"chatter {i}", "nothing", author="someone")
-    github = connect(TOKEN)
+    github = connect(gh.token)
     ref = RepoRef("acme", "models")
     pr = upsert_pull_request(
         github, ref, head="feature", base="main", title="t", body="b", key="retrain:toy"
